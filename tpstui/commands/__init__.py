@@ -1,0 +1,1 @@
+"""The ``tpstui`` subcommands, one module each; ``tpstui.cli`` wires them into argparse."""

@@ -1,0 +1,134 @@
+"""``tpstui bench``: the measurement, headless. Progress on stderr, the table on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TextIO
+
+from tpstui.commands.options import add_run_options, settings_from_args, telemetry_from_args
+from tpstui.errors import EXIT_INTERRUPTED, UserError
+from tpstui.events import Event, RunFailed, RunFinished, RunStarted
+
+__all__ = ["add_parser", "run_bench"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure headless: warm-up, N runs, a table and JSON/CSV",
+        description="Measure generation speed without the UI: warm-up runs, then N measured runs.",
+    )
+    add_run_options(parser, runs_default=3, warmup_default=1)
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", metavar="PATH", help="write the full report (raw per-token timestamps) as JSON")
+    out.add_argument("--csv", metavar="PATH", help="write one row per run as CSV")
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    parser.set_defaults(handler=run_bench)
+
+
+class _Progress:
+    """Prints loading stages and one line per finished run to stderr."""
+
+    def __init__(self, stream: TextIO, total: int, warmup: int, quiet: bool) -> None:
+        self.stream = stream
+        self.total = total
+        self.warmup = warmup
+        self.quiet = quiet
+        self._last_stage = ""
+        self._started_at: dict[int, int] = {}
+
+    def stage(self, fraction: float, stage: str) -> None:
+        headline = stage.split(" (")[0]  # "de-quantising (12/272)" → one line, not 50
+        if self.quiet or headline == self._last_stage:
+            return
+        self._last_stage = headline
+        print(f"[{fraction * 100:3.0f}%] {stage}", file=self.stream, flush=True)
+
+    def on_event(self, event: Event) -> None:
+        if self.quiet:
+            return
+        if isinstance(event, RunStarted):
+            self._started_at[event.run] = event.t_ns
+        elif isinstance(event, RunFinished):
+            start = self._started_at.get(event.run, event.t_ns)
+            seconds = (event.t_ns - start) / 1e9
+            kind = "warm-up" if event.run < self.warmup else f"run {event.run - self.warmup + 1}/{self.total}"
+            rate = event.tokens / seconds if seconds > 0 else 0.0
+            print(
+                f"{kind}: {event.tokens} tokens in {seconds:.2f} s ({rate:.1f} tok/s overall, {event.reason})",
+                file=self.stream,
+                flush=True,
+            )
+        elif isinstance(event, RunFailed) and event.run >= 0:
+            print(f"run {event.run} failed: {event.error}", file=self.stream, flush=True)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from tpstui.live import LiveSession
+    from tpstui.report import build_report, table_text, write_report
+
+    settings = settings_from_args(args)
+    telemetry, hz = telemetry_from_args(args)
+    _check_output_paths(args.json, args.csv)
+    live = LiveSession(settings, telemetry, hz)
+    progress = _Progress(sys.stderr, settings.runs, settings.warmup, args.quiet)
+    live.bus.subscribe(progress.on_event)
+    interrupted = False
+    try:
+        live.begin()
+        live.start_telemetry()
+        for note in live.telemetry_notes:
+            progress.stage(0.0, f"telemetry: skipped {note}")
+        loaded = live.load(progress.stage)
+        progress.stage(
+            1.0,
+            f"loaded {loaded.source.name} in {loaded.load_seconds:.1f} s"
+            + (" (from the conversion cache)" if loaded.cached else ""),
+        )
+        engine = live.start_engine()
+        engine.request_runs(settings.runs, settings.warmup)
+        try:
+            while not engine.wait_idle(0.2):
+                pass
+        except KeyboardInterrupt:
+            interrupted = True
+            progress.stage(1.0, "interrupted: stopping the current run")
+            engine.stop()
+            deadline = time.monotonic() + 5
+            while not engine.wait_idle(0.2) and time.monotonic() < deadline:
+                pass
+    finally:
+        live.close()
+    failures = [v for v in live.session.runs(include_warmup=True) if v.error]
+    report = build_report(
+        live.session,
+        settings.as_dict() | {"telemetry": telemetry, "sample_hz": hz},
+        {"interrupted": interrupted, "load_seconds": live.loaded.load_seconds if live.loaded else None},
+    )
+    write_report(report, args.json, args.csv)
+    print(table_text(report))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if failures:
+        print(f"tpstui: error: {len(failures)} run(s) failed: {failures[0].error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _check_output_paths(*paths: str | None) -> None:
+    """Fail before measuring, not after, when an output file cannot be written."""
+    import os
+
+    for path in paths:
+        if not path:
+            continue
+        parent = os.path.dirname(os.path.abspath(path)) or "."
+        if os.path.isdir(path):
+            raise UserError(f"{path} is a directory; give a file name.")
+        existing = parent
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.access(existing, os.W_OK):
+            raise UserError(f"cannot write {path}: {existing} is not writable.")

@@ -1,0 +1,207 @@
+"""The event stream: everything tpstui observes, as immutable records on one clock.
+
+Producers (the generation engine, the telemetry sampler, a replayed recording) publish these
+events; consumers (the session state, the recorder, the UI) subscribe. A recording is this
+stream written down, so live and replayed sessions are indistinguishable downstream.
+
+Every ``t_ns`` is ``time.perf_counter_ns()`` of the recording process: one monotonic clock for
+tokens and telemetry alike. ``SessionStarted`` maps it to wall time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BackendFailed",
+    "Event",
+    "EventBus",
+    "LoadProgress",
+    "ModelLoaded",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "SessionEnded",
+    "SessionStarted",
+    "TelemetrySample",
+    "ThrottleChanged",
+    "Tokens",
+]
+
+SCHEMA_VERSION = "1.0"
+"""major.minor; readers refuse a newer major version and accept any minor."""
+
+
+class SessionStarted(msgspec.Struct, frozen=True, tag="session"):
+    """First event of a session: who, where, with what settings."""
+
+    t_ns: int
+    wall_time: float
+    """Unix time (seconds) at ``t_ns``."""
+    schema: str = SCHEMA_VERSION
+    tool_version: str = ""
+    host: dict[str, Any] = {}
+    """hostname, platform, python, torch/transformers versions, CPU model."""
+    settings: dict[str, Any] = {}
+    """The run settings as the user gave them (model, prompt, max_new_tokens, ...)."""
+
+
+class LoadProgress(msgspec.Struct, frozen=True, tag="load"):
+    """Model loading advanced: ``fraction`` in [0, 1] and what is happening."""
+
+    t_ns: int
+    fraction: float
+    stage: str
+
+
+class ModelLoaded(msgspec.Struct, frozen=True, tag="model"):
+    """The model is ready; static facts needed for MBU and the header."""
+
+    t_ns: int
+    name: str
+    source: str
+    """"embedded", "hub", "local" or "gguf"."""
+    parameters: int
+    dtype: str
+    device: str
+    """Where the weights live: "cpu", "cuda:0", or a device_map summary like "cuda:0,cuda:1"."""
+    load_seconds: float
+    weight_bytes: int
+    n_layers: int = 0
+    n_kv_heads: int = 0
+    head_dim: int = 0
+    kv_bytes_per_elem: int = 0
+    context_length: int = 0
+    cached: bool = False
+    """True when a converted GGUF was loaded from tpstui's cache."""
+    versions: dict[str, str] = {}
+    """torch, transformers, accelerate... as loaded."""
+
+
+class RunStarted(msgspec.Struct, frozen=True, tag="run_start"):
+    """``generate()`` is being called now (tokenisation already done: it is outside TTFT)."""
+
+    t_ns: int
+    run: int
+    warmup: bool
+    prompt_tokens: int
+    batch_size: int
+    max_new_tokens: int
+    prompt_text: str = ""
+
+
+class Tokens(msgspec.Struct, frozen=True, tag="tok", array_like=True):
+    """One streamer ``put()``: new token ids for every sequence, stamped on the generation thread.
+
+    ``ids`` is row-major ``batch_size × k`` (k > 1 only for assisted decoding). ``n`` counts the
+    real tokens of sequence 0 in this put (0 once it has finished); ``n_all`` counts real tokens
+    of all sequences; ``text`` is sequence 0's newly decoded text (may be empty while a
+    multi-byte character is incomplete).
+    """
+
+    t_ns: int
+    run: int
+    ids: list[int]
+    n: int
+    n_all: int
+    text: str
+
+
+class RunFinished(msgspec.Struct, frozen=True, tag="run_end"):
+    """``generate()`` returned."""
+
+    t_ns: int
+    run: int
+    reason: str
+    """"length", "eos" or "stopped" (the user asked)."""
+    tokens: int
+    """Real tokens of sequence 0."""
+    tokens_all: int
+
+
+class RunFailed(msgspec.Struct, frozen=True, tag="run_fail"):
+    """A run (or loading) raised; ``run`` is -1 for loading."""
+
+    t_ns: int
+    run: int
+    error: str
+
+
+class TelemetrySample(msgspec.Struct, frozen=True, tag="sample"):
+    """One reading of one device. Keys of ``values`` are listed in ``telemetry.fields``."""
+
+    t_ns: int
+    device: str
+    """"cpu", "gpu0", "gpu1", ..."""
+    values: dict[str, float]
+    reasons: list[str] = []
+    """Active throttle / clock-event reasons, decoded to names."""
+
+
+class ThrottleChanged(msgspec.Struct, frozen=True, tag="throttle"):
+    """A throttle reason turned on or off on a device (first sample where the change was seen)."""
+
+    t_ns: int
+    device: str
+    reason: str
+    active: bool
+
+
+class BackendFailed(msgspec.Struct, frozen=True, tag="backend_fail"):
+    """A telemetry backend (or one of its devices) stopped answering; the run goes on."""
+
+    t_ns: int
+    device: str
+    message: str
+
+
+class SessionEnded(msgspec.Struct, frozen=True, tag="session_end"):
+    """Last event of a cleanly closed session."""
+
+    t_ns: int
+
+
+Event = (
+    SessionStarted
+    | LoadProgress
+    | ModelLoaded
+    | RunStarted
+    | Tokens
+    | RunFinished
+    | RunFailed
+    | TelemetrySample
+    | ThrottleChanged
+    | BackendFailed
+    | SessionEnded
+)
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out to subscribers. Thread-safe; subscribers must be cheap (O(1)).
+
+    Subscribers run on the publishing thread, so they only append to state or enqueue;
+    slow work (rendering, disk writes) happens on the subscriber's own thread.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._subscribers = (*self._subscribers, subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)

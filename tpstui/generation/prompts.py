@@ -1,0 +1,114 @@
+"""Build the prompt ids: given text, a file, or a synthetic prompt of exactly N tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tpstui.errors import UserError
+from tpstui.settings import DEFAULT_PROMPT, RunSettings
+
+__all__ = ["Prompt", "build_prompt"]
+
+FILLER = (
+    "The history of computing is a history of moving data. Every processor waits on memory, and "
+    "every clever design hides that wait a little better: caches, prefetchers, wide buses and many "
+    "small cores that take turns. A language model that writes one token at a time must read all "
+    "of its weights for each token, so its speed is set less by arithmetic than by how fast bytes "
+    "arrive from memory. When the chip grows hot its clocks fall, and the tokens slow with them. "
+)
+SENTINEL = "\u2063TPSTUI\u2063"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Token ids of one sequence (the batch repeats it) and its text for display."""
+
+    ids: list[int]
+    text: str
+
+
+def _user_text(settings: RunSettings) -> str:
+    if settings.prompt_file is not None:
+        path = Path(settings.prompt_file).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"--prompt-file {settings.prompt_file}: no such file.") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"--prompt-file {settings.prompt_file}: cannot read it as text ({error}).") from None
+        if not text.strip():
+            raise UserError(f"--prompt-file {settings.prompt_file} is empty.")
+        return text
+    if settings.prompt is not None:
+        if not settings.prompt.strip():
+            raise UserError("--prompt is empty.")
+        return settings.prompt
+    return DEFAULT_PROMPT
+
+
+def _use_template(tokenizer: Any, settings: RunSettings) -> bool:
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if settings.chat_template == "on" and not has_template:
+        raise UserError("--chat-template on: this tokenizer has no chat template; use --chat-template off.")
+    return has_template and settings.chat_template != "off"
+
+
+def _encode(tokenizer: Any, text: str, special: bool) -> list[int]:
+    return [int(i) for i in tokenizer(text, add_special_tokens=special)["input_ids"]]
+
+
+def _templated_text(tokenizer: Any, content: str) -> str:
+    messages = [{"role": "user", "content": content}]
+    return str(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+
+
+def _filler_ids(tokenizer: Any, count: int) -> list[int]:
+    ids = _encode(tokenizer, FILLER, special=False)
+    if not ids:
+        raise UserError("the tokenizer turns the filler text into no tokens; use --prompt instead.")
+    repeats = count // len(ids) + 1
+    return (ids * repeats)[:count]
+
+
+def _synthetic(tokenizer: Any, n_tokens: int, template: bool) -> Prompt:
+    """Exactly ``n_tokens`` ids: template prefix + filler + template suffix (or BOS + filler)."""
+    if template:
+        prefix_text, _, suffix_text = _templated_text(tokenizer, SENTINEL).partition(SENTINEL)
+        prefix = _encode(tokenizer, prefix_text, special=False)
+        suffix = _encode(tokenizer, suffix_text, special=False)
+    else:
+        prefix = _encode(tokenizer, "", special=True)
+        suffix = []
+    room = n_tokens - len(prefix) - len(suffix)
+    if room < 1:
+        raise UserError(
+            f"--prompt-tokens {n_tokens} is shorter than the chat template itself "
+            f"({len(prefix) + len(suffix)} tokens); ask for more, or use --chat-template off."
+        )
+    ids = prefix + _filler_ids(tokenizer, room) + suffix
+    return Prompt(ids=ids, text=str(tokenizer.decode(ids, skip_special_tokens=False)))
+
+
+def build_prompt(tokenizer: Any, settings: RunSettings, context_length: int) -> Prompt:
+    """The prompt for every run; errors when prompt + new tokens exceed the model's context."""
+    template = _use_template(tokenizer, settings)
+    if settings.prompt_tokens is not None:
+        prompt = _synthetic(tokenizer, settings.prompt_tokens, template)
+    else:
+        text = _user_text(settings)
+        if template:
+            text = _templated_text(tokenizer, text)
+            ids = _encode(tokenizer, text, special=False)
+        else:
+            ids = _encode(tokenizer, text, special=True)
+        prompt = Prompt(ids=ids, text=text)
+    needed = len(prompt.ids) + settings.max_new_tokens
+    if context_length and needed > context_length:
+        raise UserError(
+            f"the prompt is {len(prompt.ids)} tokens and --max-new-tokens is {settings.max_new_tokens}: "
+            f"{needed} tokens exceed the model's context of {context_length}; shorten the prompt or ask "
+            "for fewer new tokens."
+        )
+    return prompt

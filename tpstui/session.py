@@ -1,0 +1,240 @@
+"""Session state: what the event stream has said so far, and the metrics derived from it.
+
+``Session.apply`` is an ``EventBus`` subscriber: O(1) per event (appends under a lock), safe to
+call from the pump and sampler threads at once. Readers (the UI tick, the bench report, the
+exporters) call the query methods, which copy what they need under the lock and compute outside
+it. Live and replayed sessions are the same object fed the same events.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tpstui import metrics
+from tpstui.events import (
+    BackendFailed,
+    Event,
+    LoadProgress,
+    ModelLoaded,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SessionEnded,
+    SessionStarted,
+    TelemetrySample,
+    ThrottleChanged,
+    Tokens,
+)
+
+__all__ = ["RunRecord", "RunView", "Session", "ThrottleSpan"]
+
+
+@dataclass
+class RunRecord:
+    """Mutable per-run state; only the Session touches it, under its lock."""
+
+    started: RunStarted
+    arrivals: array[int] = field(default_factory=lambda: array("q"))
+    """Arrival times of sequence 0's tokens (one per put that carried any)."""
+    counts: array[int] = field(default_factory=lambda: array("q"))
+    n: int = 0
+    n_all: int = 0
+    last_any_ns: int = 0
+    text: list[str] = field(default_factory=list)
+    finished: RunFinished | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunView:
+    """An immutable copy of one run, safe to use outside the lock."""
+
+    run: int
+    warmup: bool
+    started: RunStarted
+    arrivals: np.ndarray
+    counts: np.ndarray
+    n_all: int
+    last_any_ns: int
+    text: str
+    finished: RunFinished | None
+    error: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None or self.error is not None
+
+    @property
+    def end_ns(self) -> int | None:
+        return self.finished.t_ns if self.finished is not None else None
+
+    def metrics(self) -> metrics.RunMetrics:
+        return metrics.run_metrics(self.started.t_ns, self.arrivals, self.counts, self.n_all, self.last_any_ns or None)
+
+
+@dataclass
+class ThrottleSpan:
+    """A throttle reason active on a device from ``start_ns`` until ``end_ns`` (None: still on)."""
+
+    device: str
+    reason: str
+    start_ns: int
+    end_ns: int | None = None
+
+
+class Session:
+    """Accumulates events; answers questions about runs, telemetry and throttling."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started: SessionStarted | None = None
+        self.model: ModelLoaded | None = None
+        self.load: LoadProgress | None = None
+        self.ended: SessionEnded | None = None
+        self._runs: dict[int, RunRecord] = {}
+        self._samples: dict[str, list[TelemetrySample]] = {}
+        self._spans: list[ThrottleSpan] = []
+        self._open_spans: dict[tuple[str, str], ThrottleSpan] = {}
+        self.failures: list[BackendFailed] = []
+        self.load_error: str | None = None
+        self.latest_ns = 0
+        """The newest timestamp seen: "now" for a replay, a lower bound of now when live."""
+        self.total_tokens = 0
+        self.events = 0
+
+    # -- ingest (EventBus subscriber) -------------------------------------------------------
+    def apply(self, event: Event) -> None:
+        with self._lock:
+            self.events += 1
+            if event.t_ns > self.latest_ns:
+                self.latest_ns = event.t_ns
+            if isinstance(event, Tokens):
+                record = self._runs.get(event.run)
+                if record is None:
+                    return
+                if event.n:
+                    record.arrivals.append(event.t_ns)
+                    record.counts.append(event.n)
+                    record.n += event.n
+                if event.n_all:
+                    record.last_any_ns = event.t_ns
+                record.n_all += event.n_all
+                self.total_tokens += event.n_all
+                if event.text:
+                    record.text.append(event.text)
+            elif isinstance(event, TelemetrySample):
+                self._samples.setdefault(event.device, []).append(event)
+            elif isinstance(event, RunStarted):
+                self._runs[event.run] = RunRecord(event)
+            elif isinstance(event, RunFinished):
+                if event.run in self._runs:
+                    self._runs[event.run].finished = event
+            elif isinstance(event, RunFailed):
+                if event.run in self._runs:
+                    self._runs[event.run].error = event.error
+                else:
+                    self.load_error = event.error
+            elif isinstance(event, ThrottleChanged):
+                self._throttle(event)
+            elif isinstance(event, BackendFailed):
+                self.failures.append(event)
+            elif isinstance(event, LoadProgress):
+                self.load = event
+            elif isinstance(event, ModelLoaded):
+                self.model = event
+            elif isinstance(event, SessionStarted):
+                self.started = event
+            elif isinstance(event, SessionEnded):
+                self.ended = event
+                for span in self._open_spans.values():
+                    span.end_ns = event.t_ns
+                self._open_spans.clear()
+
+    def _throttle(self, event: ThrottleChanged) -> None:
+        key = (event.device, event.reason)
+        if event.active and key not in self._open_spans:
+            span = ThrottleSpan(event.device, event.reason, event.t_ns)
+            self._open_spans[key] = span
+            self._spans.append(span)
+        elif not event.active and key in self._open_spans:
+            self._open_spans.pop(key).end_ns = event.t_ns
+
+    # -- queries ------------------------------------------------------------------------------
+    def run_ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._runs)
+
+    def run(self, run: int) -> RunView:
+        with self._lock:
+            record = self._runs[run]
+            return RunView(
+                run=run,
+                warmup=record.started.warmup,
+                started=record.started,
+                arrivals=np.frombuffer(record.arrivals, dtype=np.int64).copy(),
+                counts=np.frombuffer(record.counts, dtype=np.int64).copy(),
+                n_all=record.n_all,
+                last_any_ns=record.last_any_ns,
+                text="".join(record.text),
+                finished=record.finished,
+                error=record.error,
+            )
+
+    def runs(self, include_warmup: bool = False) -> list[RunView]:
+        views = [self.run(r) for r in self.run_ids()]
+        return [v for v in views if include_warmup or not v.warmup]
+
+    def current_run(self) -> RunView | None:
+        """The newest run (warm-up or not), finished or not."""
+        ids = self.run_ids()
+        return self.run(ids[-1]) if ids else None
+
+    def devices(self) -> list[str]:
+        with self._lock:
+            return list(self._samples)
+
+    def samples(self, device: str, start_ns: int | None = None, end_ns: int | None = None) -> list[TelemetrySample]:
+        """Samples of a device, optionally within [start_ns, end_ns]."""
+        with self._lock:
+            data = list(self._samples.get(device, ()))
+        if start_ns is None and end_ns is None:
+            return data
+        lo = start_ns if start_ns is not None else -(2**63)
+        hi = end_ns if end_ns is not None else 2**63
+        return [s for s in data if lo <= s.t_ns <= hi]
+
+    def latest_sample(self, device: str) -> TelemetrySample | None:
+        with self._lock:
+            data = self._samples.get(device)
+            return data[-1] if data else None
+
+    def throttle_spans(self) -> list[ThrottleSpan]:
+        """All spans so far (copies; an open span has ``end_ns`` None)."""
+        with self._lock:
+            return [ThrottleSpan(s.device, s.reason, s.start_ns, s.end_ns) for s in self._spans]
+
+    def active_reasons(self) -> dict[str, list[str]]:
+        with self._lock:
+            active: dict[str, list[str]] = {}
+            for device, reason in self._open_spans:
+                active.setdefault(device, []).append(reason)
+            return active
+
+    def aggregate(self) -> dict[str, metrics.AcrossRuns | None]:
+        """Measured (non-warm-up, finished) runs, llama-bench style: mean ± sd, median."""
+        per_run = [v.metrics() for v in self.runs() if v.finished is not None]
+        return {
+            "ttft_s": metrics.across_runs([m.ttft_s for m in per_run]),
+            "output_tps": metrics.across_runs([m.output_tps for m in per_run]),
+            "total_tps": metrics.across_runs([m.total_tps for m in per_run]),
+            "system_tps": metrics.across_runs([m.system_tps for m in per_run]),
+            "tpot_s": metrics.across_runs([m.tpot_s for m in per_run]),
+            "itl_p50_s": metrics.across_runs([m.itl_s.p50 if m.itl_s else None for m in per_run]),
+            "itl_p90_s": metrics.across_runs([m.itl_s.p90 if m.itl_s else None for m in per_run]),
+            "itl_p99_s": metrics.across_runs([m.itl_s.p99 if m.itl_s else None for m in per_run]),
+            "latency_s": metrics.across_runs([m.latency_s for m in per_run]),
+        }

@@ -1,0 +1,80 @@
+"""The telemetry vocabulary: every key a backend may put in ``TelemetrySample.values``.
+
+Backends use these names so that the session, the UI, the recorder and the exporters can treat
+NVML, AMD SMI and the CPU alike. A key a device cannot provide is simply absent (shown "n/a").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FIELDS", "Field", "field", "per_core_key"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """How to show one telemetry value: label, unit and the key of its maximum / limit."""
+
+    key: str
+    label: str
+    unit: str
+    limit_key: str | None = None
+    """A key whose value bounds this one (clock → max clock, power → power limit)."""
+    history: bool = False
+    """Worth a small history chart in the live view."""
+    counter: bool = False
+    """Monotonic counter (summaries report its increase, not min/max)."""
+
+
+FIELDS: dict[str, Field] = {
+    f.key: f
+    for f in (
+        # temperatures
+        Field("temp_c", "core temp", "°C", "temp_slowdown_c", history=True),
+        Field("temp_hotspot_c", "hotspot temp", "°C", "temp_slowdown_c"),
+        Field("temp_mem_c", "memory temp", "°C", "temp_mem_max_c", history=True),
+        Field("temp_slowdown_c", "slowdown at", "°C"),
+        Field("temp_shutdown_c", "shutdown at", "°C"),
+        Field("temp_mem_max_c", "memory max", "°C"),
+        # clocks
+        Field("sm_clock_mhz", "SM clock", "MHz", "sm_clock_max_mhz", history=True),
+        Field("sm_clock_max_mhz", "SM clock max", "MHz"),
+        Field("mem_clock_mhz", "memory clock", "MHz", "mem_clock_max_mhz", history=True),
+        Field("mem_clock_max_mhz", "memory clock max", "MHz"),
+        Field("cpu_clock_mhz", "CPU clock (mean)", "MHz", "cpu_clock_max_mhz", history=True),
+        Field("cpu_clock_max_mhz", "CPU clock max", "MHz"),
+        # power and energy
+        Field("power_w", "power", "W", "power_limit_w", history=True),
+        Field("power_limit_w", "power limit", "W"),
+        Field("energy_j", "energy", "J", counter=True),
+        # activity and memory
+        Field("util_pct", "utilisation", "%", history=True),
+        Field("mem_busy_pct", "memory controller busy", "%"),
+        Field("bw_util_pct", "DRAM bandwidth", "% of peak", history=True),
+        Field("bw_gbs", "DRAM bandwidth", "GB/s", "bw_peak_gbs"),
+        Field("bw_peak_gbs", "peak bandwidth", "GB/s"),
+        Field("mem_used_mb", "memory used", "MiB", "mem_total_mb"),
+        Field("mem_total_mb", "memory total", "MiB"),
+        Field("rss_mb", "process RSS", "MiB", "mem_total_mb"),
+        # violation counters (time spent limited since driver load)
+        Field("violation_power_s", "power-capped time", "s", counter=True),
+        Field("violation_thermal_s", "thermal-limited time", "s", counter=True),
+    )
+}
+
+
+def per_core_key(core: int, what: str) -> str:
+    """Key of one CPU core's value: ``what`` is "util_pct" or "clock_mhz"."""
+    return f"core{core}_{what}"
+
+
+def field(key: str) -> Field:
+    """The Field for a key; per-core and unknown keys get a generic description."""
+    known = FIELDS.get(key)
+    if known is not None:
+        return known
+    if key.startswith("core") and key.endswith("_util_pct"):
+        return Field(key, f"{key.split('_')[0]} util", "%")
+    if key.startswith("core") and key.endswith("_clock_mhz"):
+        return Field(key, f"{key.split('_')[0]} clock", "MHz", "cpu_clock_max_mhz")
+    return Field(key, key, "")
