@@ -1,0 +1,103 @@
+"""Does measuring slow the thing measured? tpstui's engine against bare ``model.generate``.
+
+Alternates (ABBA order, several pairs) the seeds' bare method — ``model.generate`` with no
+streamer, new tokens / wall time, after a warm-up — with tpstui's full live path on the same
+model, prompt and settings: timing streamer, pump thread (ids → text → events), session state
+and the CPU telemetry sampler at 10 Hz. Both sides are measured the same way (tokens / wall time
+of ``generate()``), and the median ratio is printed. Target ≥ 0.99.
+
+    python benchmarks/overhead.py [--pairs 6] [--tokens 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from tpstui.events import RunFinished, RunStarted
+from tpstui.live import LiveSession
+from tpstui.settings import RunSettings
+
+
+def bare_rate(loaded: Any, prompt_ids: list[int], tokens: int) -> float:
+    """The seeds' method: generate without a streamer, tokens / time."""
+    ids = torch.tensor([prompt_ids])
+    start = time.perf_counter()
+    out = loaded.model.generate(
+        input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, min_new_tokens=tokens,
+        do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=loaded.tokenizer.eos_token_id,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    assert out.shape[1] - ids.shape[1] == tokens
+    return tokens / elapsed
+
+
+class TpstuiSide:
+    """tpstui's live path; one measured run per call."""
+
+    def __init__(self, settings: RunSettings, telemetry: str) -> None:
+        self.live = LiveSession(settings, telemetry, 10.0)
+        self.live.begin()
+        self.live.start_telemetry()
+        self.loaded = self.live.load()
+        self.engine = self.live.start_engine()
+        self.starts: dict[int, int] = {}
+        self.ends: dict[int, RunFinished] = {}
+        self.live.bus.subscribe(self._watch)
+
+    def _watch(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self.starts[event.run] = event.t_ns
+        elif isinstance(event, RunFinished):
+            self.ends[event.run] = event
+
+    def rate(self) -> tuple[float, float]:
+        """(tokens / wall time of generate(), tpstui's own decode TPS) of one run."""
+        self.engine.request_runs(1, 0)
+        assert self.engine.wait_idle(600)
+        run = max(self.ends)
+        finished = self.ends[run]
+        wall = (finished.t_ns - self.starts[run]) / 1e9
+        decode = self.live.session.run(run).metrics().output_tps or 0.0
+        return finished.tokens / wall, decode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--telemetry", default="cpu")
+    args = parser.parse_args()
+    settings = RunSettings(device="cpu", max_new_tokens=args.tokens, ignore_eos=True, runs=1, warmup=0)
+    side = TpstuiSide(settings, args.telemetry)
+    assert side.live.prompt is not None
+    prompt = side.live.prompt.ids
+    bare_rate(side.loaded, prompt, args.tokens)  # warm-up, both sides
+    side.rate()
+    ratios, bare_all, ours_all, decode_all = [], [], [], []
+    for pair in range(args.pairs):
+        if pair % 2 == 0:
+            bare = bare_rate(side.loaded, prompt, args.tokens)
+            ours, decode = side.rate()
+        else:
+            ours, decode = side.rate()
+            bare = bare_rate(side.loaded, prompt, args.tokens)
+        ratios.append(ours / bare)
+        bare_all.append(bare)
+        ours_all.append(ours)
+        decode_all.append(decode)
+        print(f"pair {pair + 1}: bare {bare:6.2f} tok/s  tpstui {ours:6.2f} tok/s  ratio {ours / bare:.3f}")
+    side.live.close()
+    print(
+        f"embedded model, {args.tokens} tokens, {args.pairs} pairs, telemetry={args.telemetry}: "
+        f"median bare {statistics.median(bare_all):.2f} tok/s, tpstui {statistics.median(ours_all):.2f} tok/s "
+        f"(its decode TPS {statistics.median(decode_all):.2f}); median ratio {statistics.median(ratios):.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
