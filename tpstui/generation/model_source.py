@@ -105,8 +105,10 @@ def check_hub_model(repo_id: str) -> None:
         raise UserError(f"model {repo_id!r} is not in the Hugging Face cache and HF_HUB_OFFLINE is set.")
     endpoint = urlparse(constants.ENDPOINT)
     host, port = endpoint.hostname or "huggingface.co", endpoint.port or 443
+    proxied = any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
     try:
-        socket.create_connection((host, port), timeout=5).close()
+        if not proxied:  # behind a proxy a direct connection proves nothing
+            socket.create_connection((host, port), timeout=5).close()
     except OSError as error:
         raise UserError(
             f"model {repo_id!r} is not a local path, is not in the Hugging Face cache, and {host} "
