@@ -118,7 +118,8 @@ def test_cuda_where_there_is_none(tiny_model_dir: Path, capsys: pytest.CaptureFi
 
 
 def test_flash_attention_without_the_package(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["bench", "--telemetry", "none", "--model", str(tiny_model_dir), "--attn-implementation", "flash_attention_2"]
+    args = ["bench", "--telemetry", "none", "--model", str(tiny_model_dir)]
+    args += ["--attn-implementation", "flash_attention_2"]
     code, err = run_main(args, capsys)
     assert_one_line_error(code, err, "pip install 'tpstui[flash]'")
 
