@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FIELDS", "Field", "field", "per_core_key"]
+__all__ = ["FIELDS", "REASONS", "Field", "field", "per_core_key", "reason_description"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,50 @@ def field(key: str) -> Field:
     if key.startswith("core") and key.endswith("_clock_mhz"):
         return Field(key, f"{key.split('_')[0]} clock", "MHz", "cpu_clock_max_mhz")
     return Field(key, key, "")
+
+
+REASONS: dict[str, str] = {
+    # NVML clock-event reasons (nvmlClocksEventReason*)
+    "GpuIdle": "idle: nothing runs, so the clocks are low",
+    "ApplicationsClocksSetting": "clocks held by the applications-clocks setting",
+    "SwPowerCap": "software power cap: the board is at its power limit",
+    "HwSlowdown": "hardware slowdown (too hot, power brake or power supply): clocks cut hard",
+    "SyncBoost": "held to the clocks of its sync-boost group",
+    "SwThermalSlowdown": "software thermal slowdown: GPU or memory above its maximum operating temperature",
+    "HwThermalSlowdown": "hardware thermal slowdown: the GPU is too hot",
+    "HwPowerBrakeSlowdown": "hardware power brake: an external power brake was asserted",
+    "DisplayClockSetting": "clocks held by the display clock setting",
+    "BoardLimit": "a board-level limit",
+    "Reliability": "a reliability limit (voltage / current protection)",
+    # AMD SMI violation status (MI300 and newer)
+    "PPT_POWER": "package power tracking: at the power limit",
+    "SOCKET_THERMAL": "socket thermal limit",
+    "PROCHOT_THERMAL": "PROCHOT asserted: hardware thermal protection",
+    "VR_THERMAL": "voltage regulator too hot",
+    "HBM_THERMAL": "HBM memory too hot",
+}
+"""What each throttle reason means (AMD indep_throttle_status bits: see reason_description)."""
+
+
+def reason_description(name: str) -> str:
+    """A one-line explanation of a throttle reason name, for tooltips and reports."""
+    if name in REASONS:
+        return REASONS[name]
+    prefixes = {
+        "PPT": "package power tracking limit",
+        "SPL": "sustained power limit",
+        "FPPT": "fast power limit",
+        "SPPT": "slow power limit",
+        "TDC_": "current limit",
+        "EDC_": "electrical current limit",
+        "TEMP_": "temperature limit",
+        "VRHOT": "voltage regulator too hot",
+        "PROCHOT": "PROCHOT asserted",
+        "APCC": "power/current limit (APCC)",
+        "PPM": "platform power management limit",
+        "FIT": "reliability (FIT) limit",
+    }
+    for prefix, meaning in prefixes.items():
+        if name.startswith(prefix):
+            return f"{meaning} ({name})"
+    return name
