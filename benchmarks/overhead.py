@@ -4,9 +4,10 @@ Alternates (ABBA order, several pairs) the seeds' bare method — ``model.genera
 streamer, new tokens / wall time, after a warm-up — with tpstui's full live path on the same
 model, prompt and settings: timing streamer, pump thread (ids → text → events), session state
 and the CPU telemetry sampler at 10 Hz. Both sides are measured the same way (tokens / wall time
-of ``generate()``), and the median ratio is printed. Target ≥ 0.99.
+of ``generate()``), and the median ratio is printed. Target ≥ 0.99. ``--app headless|pty`` attaches the live app
+(overhead_app.py; target ≥ 0.97).
 
-    python benchmarks/overhead.py [--pairs 6] [--tokens 64]
+    python benchmarks/overhead.py [--pairs 6] [--tokens 64] [--app headless|pty]
 """
 
 from __future__ import annotations
@@ -71,7 +72,17 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--telemetry", default="cpu")
+    parser.add_argument("--app", choices=("none", "headless", "pty", "pty-child"), default="none",
+                        help="attach the live app (see overhead_app.py)")  # fmt: skip
+    parser.add_argument("--fps", type=float, default=10.0, help="the app's frame rate (--app)")
+    parser.add_argument("--ui-cpu", type=float, default=3.0, help="the app's CPU budget, %% of a core (--app)")
+    parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.app != "none":
+        from overhead_app import main_attached
+
+        main_attached(args)
+        return
     settings = RunSettings(device="cpu", max_new_tokens=args.tokens, ignore_eos=True, runs=1, warmup=0)
     side = TpstuiSide(settings, args.telemetry)
     assert side.live.prompt is not None

@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from tpstui import __version__
@@ -20,11 +21,12 @@ from tpstui.events import EventBus, LoadProgress, ModelLoaded, RunFailed, Sessio
 from tpstui.generation.engine import Engine
 from tpstui.generation.loader import LoadedModel, load_model
 from tpstui.generation.prompts import Prompt, build_prompt
+from tpstui.recording import Recorder
 from tpstui.session import Session
 from tpstui.settings import RunSettings
 from tpstui.telemetry.base import Backend
 from tpstui.telemetry.sampler import Sampler
-from tpstui.telemetry.select import open_backend
+from tpstui.telemetry.select import TelemetryOptions, open_backend
 
 __all__ = ["LiveSession", "host_info", "library_versions"]
 
@@ -75,13 +77,27 @@ def library_versions() -> dict[str, str]:
 class LiveSession:
     """Owns the moving parts of one live session and closes them in the right order."""
 
-    def __init__(self, settings: RunSettings, telemetry: str = "auto", sample_hz: float = 10.0) -> None:
+    def __init__(
+        self,
+        settings: RunSettings,
+        telemetry: str = "auto",
+        sample_hz: float = 10.0,
+        record: str | os.PathLike[str] | None = None,
+        telemetry_options: TelemetryOptions | None = None,
+    ) -> None:
         self.settings = settings
         self.telemetry = telemetry
         self.sample_hz = sample_hz
+        self.telemetry_options = replace(telemetry_options or TelemetryOptions(), device=settings.device)
+        """``--gpus`` / ``--peak-bw``; the CPU bandwidth probe runs for CPU runs without ``--peak-bw``."""
         self.bus = EventBus()
         self.session = Session()
         self.bus.subscribe(self.session.apply)
+        self.recorder: Recorder | None = None
+        """Writes every event to ``record`` (on its own thread) when a path is given."""
+        if record is not None:
+            self.recorder = Recorder(record)
+            self.bus.subscribe(self.recorder)
         self.sampler: Sampler | None = None
         self.backend: Backend | None = None
         self.engine: Engine | None = None
@@ -98,13 +114,22 @@ class LiveSession:
                 wall_time=time.time(),
                 tool_version=__version__,
                 host=host_info(),
-                settings=self.settings.as_dict() | {"telemetry": self.telemetry, "sample_hz": self.sample_hz},
+                settings=self.settings.as_dict()
+                | {"telemetry": self.telemetry, "sample_hz": self.sample_hz}
+                | self.telemetry_settings(),
             )
         )
 
+    def telemetry_settings(self) -> dict[str, Any]:
+        """``--gpus`` and ``--peak-bw`` as recorded in the session settings (replays use the peak)."""
+        options = self.telemetry_options
+        return {"gpus": list(options.gpus) if options.gpus is not None else None, "peak_bw_gbs": options.peak_bw_gbs}
+
     def start_telemetry(self) -> None:
         """Open the backend and start sampling (a UserError if a named backend cannot start)."""
-        backend, notes = open_backend(self.telemetry)
+        options = self.telemetry_options
+        probe = options.peak_bw_gbs is None and self.settings.device in ("auto", "cpu")
+        backend, notes = open_backend(self.telemetry, replace(options, probe_cpu_bandwidth=probe))
         self.telemetry_notes = notes
         if backend is None:
             return
@@ -168,3 +193,5 @@ class LiveSession:
         elif self.backend is not None:
             self.backend.close()
         self.bus.publish(SessionEnded(time.perf_counter_ns()))
+        if self.recorder is not None:
+            self.recorder.close()

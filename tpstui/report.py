@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from tpstui import __version__
-from tpstui.metrics import AcrossRuns
+from tpstui.metrics import AcrossRuns, across_runs
 from tpstui.session import RunView, Session
-from tpstui.telemetry.summary import summarize_run_telemetry
+from tpstui.telemetry.summary import run_telemetry
 
 __all__ = ["METRIC_DEFINITIONS", "REPORT_SCHEMA", "build_report", "csv_text", "table_text", "write_report"]
 
@@ -50,7 +50,6 @@ def _finite(value: Any) -> Any:
 
 def _run_entry(session: Session, view: RunView) -> dict[str, Any]:
     start = view.started.t_ns
-    end = view.end_ns or session.latest_ns
     entry: dict[str, Any] = {
         "run": view.run,
         "warmup": view.warmup,
@@ -69,10 +68,7 @@ def _run_entry(session: Session, view: RunView) -> dict[str, Any]:
     }
     if view.counts.size and int(view.counts.max()) > 1:
         entry["token_counts"] = [int(c) for c in view.counts]
-    samples = {device: session.samples(device, start, end) for device in session.devices()}
-    entry["telemetry"] = summarize_run_telemetry(
-        samples, session.throttle_spans(), start, end, view.arrivals, view.counts, view.n_all
-    )
+    entry["telemetry"] = run_telemetry(session, view)
     return entry
 
 
@@ -111,8 +107,9 @@ def build_report(
         "environment": (dict(started.host) if started else {}) | {"versions": dict(model.versions) if model else {}},
         "settings": settings,
         "metric_definitions": METRIC_DEFINITIONS,
-        "runs": [_run_entry(session, view) for view in session.runs(include_warmup=True)],
-        "aggregate": {name: _aggregate_entry(value) for name, value in session.aggregate().items()},
+        "runs": (runs := [_run_entry(session, view) for view in session.runs(include_warmup=True)]),
+        "aggregate": {name: _aggregate_entry(value) for name, value in session.aggregate().items()}
+        | _telemetry_aggregate(runs),
         "telemetry": {
             "devices": session.devices(),
             "failures": [{"t_ns": f.t_ns, "device": f.device, "message": f.message} for f in session.failures],
@@ -126,6 +123,16 @@ def build_report(
         report.update(extra)
     cleaned: dict[str, Any] = _finite(report)
     return cleaned
+
+
+def _telemetry_aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """MBU and energy per token across measured finished runs (mean ± sd, median)."""
+    tel = [r["telemetry"] for r in runs if not r["warmup"] and r["status"] not in ("failed", "unfinished")]
+    mbu = across_runs([(t.get("mbu") or {}).get("mbu") for t in tel])
+    joules = across_runs([t.get("joules_per_token") for t in tel])
+    per_joule = across_runs([t.get("tokens_per_joule") for t in tel])
+    return {"mbu": _aggregate_entry(mbu), "joules_per_token": _aggregate_entry(joules),
+            "tokens_per_joule": _aggregate_entry(per_joule)}  # fmt: skip
 
 
 CSV_COLUMNS = (
@@ -153,6 +160,8 @@ CSV_COLUMNS = (
     "tps_unthrottled",
     "energy_j",
     "joules_per_token",
+    "tokens_per_joule",
+    "mbu",
 )
 
 
@@ -166,8 +175,9 @@ def _csv_row(entry: dict[str, Any]) -> dict[str, Any]:
         row[key] = m.get(key)
     for stat in ("mean", "std", "p50", "p90", "p95", "p99"):
         row[f"itl_{stat}_s"] = itl.get(stat)
-    for key in ("throttled_s", "tps_throttled", "tps_unthrottled", "energy_j", "joules_per_token"):
+    for key in ("throttled_s", "tps_throttled", "tps_unthrottled", "energy_j", "joules_per_token", "tokens_per_joule"):
         row[key] = tel.get(key)
+    row["mbu"] = (tel.get("mbu") or {}).get("mbu")
     return row
 
 
@@ -270,16 +280,36 @@ def _telemetry_lines(measured: list[dict[str, Any]]) -> list[str]:
             ("cpu_clock_mhz", "clock", " MHz"),
             ("sm_clock_mhz", "SM", " MHz"),
             ("temp_c", "temp", " °C"),
+            ("temp_mem_c", "mem temp", " °C"),
             ("power_w", "power", " W"),
+            ("bw_util_pct", "DRAM bw", "%"),
             ("rss_mb", "RSS", " MiB"),
         ):
             if key in metrics and "mean" in metrics[key]:
                 parts.append(f"{label} {metrics[key]['mean']:.0f}{unit} (max {metrics[key]['max']:.0f})")
         if parts:
             lines.append(f"  {device + ' (last run)':<14} " + ", ".join(parts))
+    lines += _efficiency_lines(measured)
     throttled = [r["telemetry"] for r in measured if r["telemetry"].get("throttle_s")]
     for tel in throttled[-1:]:
         for device, reasons in tel["throttle_s"].items():
             text = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in reasons.items())
             lines.append(f"  {device + ' throttled':<14} {text}")
+    return lines
+
+
+def _efficiency_lines(measured: list[dict[str, Any]]) -> list[str]:
+    """MBU and energy per token of the last measured run (the JSON has every run's)."""
+    tel = measured[-1]["telemetry"]
+    lines = []
+    mbu = tel.get("mbu") or {}
+    if mbu:
+        peak = f"{mbu['peak_gbs']:.0f} GB/s ({mbu['peak_source']})" if mbu.get("peak_gbs") else "unknown peak"
+        value = f"{mbu['mbu'] * 100:.1f}%" if mbu.get("mbu") is not None else "n/a"
+        lines.append(f"  {'MBU (last run)':<14} {value}: {mbu['achieved_gbs']:.1f} GB/s of {peak}")
+    if tel.get("joules_per_token"):
+        lines.append(
+            f"  {'energy':<14} {tel['energy_j']:.1f} J, {tel['joules_per_token']:.3f} J/token, "
+            f"{tel['tokens_per_joule']:.2f} tokens/J"
+        )
     return lines

@@ -30,7 +30,7 @@ from tpstui.events import (
     Tokens,
 )
 
-__all__ = ["RunRecord", "RunView", "Session", "ThrottleSpan"]
+__all__ = ["RunRecord", "RunTail", "RunView", "Session", "ThrottleSpan"]
 
 
 @dataclass
@@ -76,6 +76,36 @@ class RunView:
         return metrics.run_metrics(self.started.t_ns, self.arrivals, self.counts, self.n_all, self.last_any_ns or None)
 
 
+@dataclass(frozen=True)
+class RunTail:
+    """What a run added after a reader's cursors (``Session.run_tail``), and its running totals.
+
+    Lets a frame-rate reader (the live app) do O(new tokens) work per tick instead of copying
+    the whole run; pass ``n_arrivals`` / ``n_text`` back as the next call's cursors.
+    """
+
+    run: int
+    started: RunStarted
+    arrivals: np.ndarray
+    """Arrivals from the cursor on (sequence 0)."""
+    counts: np.ndarray
+    text: str
+    """Text pieces from the text cursor on, joined."""
+    n_arrivals: int
+    n_text: int
+    first_ns: int | None
+    """The run's first arrival (None before it)."""
+    n: int
+    n_all: int
+    last_any_ns: int
+    finished: RunFinished | None
+    error: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None or self.error is not None
+
+
 @dataclass
 class ThrottleSpan:
     """A throttle reason active on a device from ``start_ns`` until ``end_ns`` (None: still on)."""
@@ -105,6 +135,8 @@ class Session:
         """The newest timestamp seen: "now" for a replay, a lower bound of now when live."""
         self.total_tokens = 0
         self.events = 0
+        self._metrics: dict[int, metrics.RunMetrics] = {}
+        """Metrics of finished (or failed) runs: they no longer change, so computed once."""
 
     # -- ingest (EventBus subscriber) -------------------------------------------------------
     def apply(self, event: Event) -> None:
@@ -184,6 +216,39 @@ class Session:
                 error=record.error,
             )
 
+    def run_tail(self, run: int, arrivals_from: int = 0, text_from: int = 0) -> RunTail:
+        """A run's arrivals and text after the given cursors, with its totals: O(new data)."""
+        with self._lock:
+            record = self._runs[run]
+            return RunTail(
+                run=run,
+                started=record.started,
+                arrivals=np.frombuffer(record.arrivals, dtype=np.int64)[arrivals_from:].copy(),
+                counts=np.frombuffer(record.counts, dtype=np.int64)[arrivals_from:].copy(),
+                text="".join(record.text[text_from:]),
+                n_arrivals=len(record.arrivals),
+                n_text=len(record.text),
+                first_ns=record.arrivals[0] if record.arrivals else None,
+                n=record.n,
+                n_all=record.n_all,
+                last_any_ns=record.last_any_ns,
+                finished=record.finished,
+                error=record.error,
+            )
+
+    def run_metrics(self, run: int) -> metrics.RunMetrics:
+        """``metrics.run_metrics`` of one run; a finished or failed run's are computed once."""
+        with self._lock:
+            cached = self._metrics.get(run)
+        if cached is not None:
+            return cached
+        view = self.run(run)
+        result = view.metrics()
+        if view.done:
+            with self._lock:
+                self._metrics[run] = result
+        return result
+
     def runs(self, include_warmup: bool = False) -> list[RunView]:
         views = [self.run(r) for r in self.run_ids()]
         return [v for v in views if include_warmup or not v.warmup]
@@ -207,6 +272,11 @@ class Session:
         hi = end_ns if end_ns is not None else 2**63
         return [s for s in data if lo <= s.t_ns <= hi]
 
+    def samples_since(self, device: str, index: int) -> list[TelemetrySample]:
+        """A device's samples from position ``index`` on (a reader's cursor): O(new samples)."""
+        with self._lock:
+            return self._samples.get(device, [])[index:]
+
     def latest_sample(self, device: str) -> TelemetrySample | None:
         with self._lock:
             data = self._samples.get(device)
@@ -226,7 +296,11 @@ class Session:
 
     def aggregate(self) -> dict[str, metrics.AcrossRuns | None]:
         """Measured (non-warm-up, finished) runs, llama-bench style: mean ± sd, median."""
-        per_run = [v.metrics() for v in self.runs() if v.finished is not None]
+        with self._lock:
+            measured = [
+                r for r, rec in sorted(self._runs.items()) if not rec.started.warmup and rec.finished is not None
+            ]
+        per_run = [self.run_metrics(r) for r in measured]
         return {
             "ttft_s": metrics.across_runs([m.ttft_s for m in per_run]),
             "output_tps": metrics.across_runs([m.output_tps for m in per_run]),

@@ -5,11 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from tpstui.commands.options import add_run_options, settings_from_args, telemetry_from_args
+from tpstui.commands.options import (
+    add_record_options,
+    add_run_options,
+    record_path_from_args,
+    settings_from_args,
+    telemetry_from_args,
+    telemetry_options_from_args,
+)
 from tpstui.errors import EXIT_INTERRUPTED, UserError
 from tpstui.events import Event, RunFailed, RunFinished, RunStarted
+
+if TYPE_CHECKING:
+    from tpstui.live import LiveSession
 
 __all__ = ["add_parser", "run_bench"]
 
@@ -25,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     out.add_argument("--json", metavar="PATH", help="write the full report (raw per-token timestamps) as JSON")
     out.add_argument("--csv", metavar="PATH", help="write one row per run as CSV")
     out.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    add_record_options(parser, by_default=False)
     parser.set_defaults(handler=run_bench)
 
 
@@ -72,7 +83,13 @@ def run_bench(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     telemetry, hz = telemetry_from_args(args)
     _check_output_paths(args.json, args.csv)
-    live = LiveSession(settings, telemetry, hz)
+    live = LiveSession(
+        settings,
+        telemetry,
+        hz,
+        record=record_path_from_args(args, by_default=False),
+        telemetry_options=telemetry_options_from_args(args),
+    )
     progress = _Progress(sys.stderr, settings.runs, settings.warmup, args.quiet)
     live.bus.subscribe(progress.on_event)
     interrupted = False
@@ -104,17 +121,28 @@ def run_bench(args: argparse.Namespace) -> int:
     failures = [v for v in live.session.runs(include_warmup=True) if v.error]
     report = build_report(
         live.session,
-        settings.as_dict() | {"telemetry": telemetry, "sample_hz": hz},
+        settings.as_dict() | {"telemetry": telemetry, "sample_hz": hz} | live.telemetry_settings(),
         {"interrupted": interrupted, "load_seconds": live.loaded.load_seconds if live.loaded else None},
     )
     write_report(report, args.json, args.csv)
     print(table_text(report))
+    _report_recording(live, args.quiet)
     if interrupted:
         return EXIT_INTERRUPTED
     if failures:
         print(f"tpstui: error: {len(failures)} run(s) failed: {failures[0].error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _report_recording(live: LiveSession, quiet: bool) -> None:
+    recorder = live.recorder
+    if recorder is None:
+        return
+    if recorder.error:
+        print(f"tpstui: warning: recording to {recorder.path} failed: {recorder.error}", file=sys.stderr)
+    elif not quiet:
+        print(f"recorded {recorder.events_written} events to {recorder.path}", file=sys.stderr)
 
 
 def _check_output_paths(*paths: str | None) -> None:

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tpstui.settings import ATTN_IMPLEMENTATIONS, RunSettings
 
-__all__ = ["add_run_options", "settings_from_args", "telemetry_from_args"]
+if TYPE_CHECKING:
+    from tpstui.telemetry.select import TelemetryOptions
+
+__all__ = [
+    "add_record_options",
+    "add_run_options",
+    "record_path_from_args",
+    "settings_from_args",
+    "telemetry_from_args",
+    "telemetry_options_from_args",
+]
 
 
 def add_run_options(parser: argparse.ArgumentParser, runs_default: int, warmup_default: int) -> None:
@@ -67,6 +79,17 @@ def add_run_options(parser: argparse.ArgumentParser, runs_default: int, warmup_d
         help="auto (NVML, then AMD SMI, then CPU), nvml, amd, cpu or none (default: auto)",
     )
     tel.add_argument("--sample-hz", type=float, default=10.0, metavar="HZ", help="samples per second (default: 10)")
+    tel.add_argument(
+        "--gpus",
+        metavar="LIST",
+        help="GPUs to watch, by nvidia-smi / amd-smi index: 0,1 or all (default: the GPUs the run uses)",
+    )
+    tel.add_argument(
+        "--peak-bw",
+        type=float,
+        metavar="GB/S",
+        help="memory bandwidth peak for MBU (default: from the GPU, or measured once on the CPU)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace, loop: bool = False) -> RunSettings:
@@ -106,3 +129,42 @@ def telemetry_from_args(args: argparse.Namespace) -> tuple[str, float]:
     if not 0 < args.sample_hz <= MAX_HZ:
         raise UserError(f"--sample-hz must be above 0 and at most {MAX_HZ:g} (got {args.sample_hz:g}).")
     return args.telemetry, args.sample_hz
+
+
+def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:
+    """``--gpus`` and ``--peak-bw`` (plus ``--device``), validated, for ``LiveSession``."""
+    from tpstui.errors import UserError
+    from tpstui.telemetry.gpus import parse_gpu_list
+    from tpstui.telemetry.select import TelemetryOptions
+
+    peak = getattr(args, "peak_bw", None)
+    if peak is not None and not 0 < peak < 1e6:
+        raise UserError(f"--peak-bw is in GB/s and must be above 0 (got {peak:g}).")
+    return TelemetryOptions(
+        gpus=parse_gpu_list(getattr(args, "gpus", None)), device=getattr(args, "device", "auto"), peak_bw_gbs=peak
+    )
+
+
+def add_record_options(parser: argparse.ArgumentParser, by_default: bool) -> None:
+    """``--record FILE`` (and ``--no-record`` when the command records unless told not to)."""
+    group = parser.add_argument_group("recording")
+    where = "default: a new file in the recordings directory" if by_default else "default: not recorded"
+    group.add_argument("--record", metavar="FILE", help=f"record the whole session to FILE (.jsonl.zst; {where})")
+    if by_default:
+        group.add_argument("--no-record", action="store_true", help="do not record this session")
+
+
+def record_path_from_args(args: argparse.Namespace, by_default: bool) -> Path | None:
+    """Where to record: ``--record FILE``, else a new file in the recordings directory when the
+    command records by default (``tpstui run``) and ``--no-record`` was not given, else None."""
+    from tpstui.errors import UserError
+    from tpstui.recording import new_recording_path
+
+    if getattr(args, "record", None):
+        if getattr(args, "no_record", False):
+            raise UserError("give either --record FILE or --no-record, not both.")
+        return Path(args.record).expanduser()
+    if by_default and not getattr(args, "no_record", False):
+        model = getattr(args, "model", None)
+        return new_recording_path(label=Path(model.rstrip("/")).name if model else "smollm2")
+    return None

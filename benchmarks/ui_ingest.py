@@ -1,0 +1,110 @@
+"""Is the live app's cost flat in the token rate? Feed it a synthetic source at rising rates.
+
+For each rate (tokens/s) a ``SyntheticSource`` publishes one ``Tokens`` event per token on its
+own thread for ``--seconds``, into a real Session, while the app (headless, 160×48) renders at
+``--fps``. Reports, per rate:
+
+- frame: the app's per-frame update (pull the session, fold new tokens in, update widgets);
+- render: Textual's layout + compositing of what changed (``Screen._on_timer_update`` calls that
+  had something to draw);
+- the first second (start-up: first layout and full draw) is left out of both;
+- the app runs without its CPU budget (``cpu_budget=1.0``), so every panel redraws at its full
+  rate and the figures are the cost of a frame, not of the budget;
+- p50 / p99 of each in ms, frames drawn, and whether the stats panel, the chart's timeline and
+  the session counted every token the source published ("all counted").
+
+    python benchmarks/ui_ingest.py [--rates 10,100,1000,10000,50000] [--seconds 5] [--fps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from textual.screen import Screen
+
+from tpstui.ui import format as fmt
+from tpstui.ui.app import TpsApp
+from tpstui.ui.testing import SyntheticSource
+
+WARMUP_S = 1.0
+RENDER_SECONDS: list[float] = []
+_original_update = Screen._on_timer_update
+
+
+def _timed_update(self: Screen[Any]) -> None:
+    painting = bool(self._dirty_widgets) or self._layout_required or self._repaint_required
+    start = time.perf_counter()
+    _original_update(self)
+    if painting:  # the update timer also fires when there is nothing to draw
+        RENDER_SECONDS.append(time.perf_counter() - start)
+
+
+Screen._on_timer_update = _timed_update  # type: ignore[method-assign]
+
+
+def _pct(values: list[float], q: float) -> float:
+    data = sorted(values)
+    return 1e3 * data[min(int(len(data) * q), len(data) - 1)] if data else float("nan")
+
+
+async def _one(rate: float, seconds: float, fps: float) -> dict[str, Any]:
+    source = SyntheticSource(rate, seconds + WARMUP_S)
+    app = TpsApp(source, fps=fps, cpu_budget=1.0)  # no CPU budget: measure what every frame costs
+    RENDER_SECONDS.clear()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(WARMUP_S)  # start-up (first layout, first full draw) is not steady state
+        app.frame_seconds.clear()
+        RENDER_SECONDS.clear()
+        deadline = time.monotonic() + seconds + 60
+        while not source.done.is_set() and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        frames = list(app.frame_seconds)
+        renders = list(RENDER_SECONDS)
+        app.tick(force=True)  # one last frame after the final token
+        for _ in range(20):  # the last runs' full statistics may be on a worker thread
+            if app.stats.values["tokens"][0] == fmt.count(source.published):
+                break
+            await pilot.pause(0.1)
+            app.tick(force=True)
+        shown = app.stats.values["tokens"][0]
+        timeline = app.model.timeline.total_tokens if app.model.timeline is not None else 0
+    counted = (
+        shown == fmt.count(source.published)
+        and timeline == source.published
+        and source.session.total_tokens == source.published
+    )
+    return {
+        "rate": rate,
+        "published": source.published,
+        "frames": len(frames),
+        "frame_p50": _pct(frames, 0.5),
+        "frame_p99": _pct(frames, 0.99),
+        "render_p50": _pct(renders, 0.5),
+        "render_p99": _pct(renders, 0.99),
+        "counted": counted,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="10,100,1000,10000,50000")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--fps", type=float, default=10.0)
+    args = parser.parse_args()
+    heads = ("tokens/s", "tokens", "frames", "frame p50", "p99", "render p50", "p99")
+    print(" ".join(h.rjust(w) for h, w in zip(heads, (9, 8, 6, 10, 7, 11, 7), strict=True)) + "  all counted")
+    for rate in (float(r) for r in args.rates.split(",")):
+        row = asyncio.run(_one(rate, args.seconds, args.fps))
+        print(
+            f"{row['rate']:>9,.0f} {row['published']:>8,} {row['frames']:>6} {row['frame_p50']:>7.2f} ms "
+            f"{row['frame_p99']:>7.2f} {row['render_p50']:>8.2f} ms {row['render_p99']:>7.2f}  "
+            f"{'yes' if row['counted'] else 'NO'}"
+        )
+    print(f"(headless 160×48 at {args.fps:g} fps, {args.seconds:g} s per rate; times in ms)")
+
+
+if __name__ == "__main__":
+    main()

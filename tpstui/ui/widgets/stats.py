@@ -1,0 +1,128 @@
+"""The stats panel: this run and across runs (TTFT, output / total TPS, ITL p50/p90/p99, tokens, elapsed).
+
+Every figure is ``tpstui.metrics`` output obtained through the session (see ``ui.model``);
+``values`` keeps the strings on screen so tests can compare them with the metrics module.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+
+from tpstui import metrics
+from tpstui.ui import format as fmt
+from tpstui.ui.model import ViewModel
+from tpstui.ui.widgets.lines import LinesWidget
+
+__all__ = ["ROWS", "StatsPanel", "across_latency", "across_rate"]
+
+ROWS = ("TTFT", "output TPS", "total TPS", "ITL p50", "ITL p90", "ITL p99", "tokens", "elapsed")
+LABEL, THIS, ALL = 10, 11, 15
+POOR_BELOW = 0.9
+"""This run's output TPS is "poor" below this fraction of the mean over runs."""
+
+
+def across_rate(value: metrics.AcrossRuns | None) -> str:
+    """A rate across runs: mean ± sample sd."""
+    if value is None:
+        return fmt.NA
+    return fmt.rate(value.mean) + (f"±{fmt.rate(value.sd)}" if value.sd is not None else "")
+
+
+def across_latency(value: metrics.AcrossRuns | None) -> str:
+    """A latency across runs in ms: mean ± sample sd."""
+    if value is None:
+        return fmt.NA
+    if value.mean >= 10:
+        return fmt.seconds_ms(value.mean)
+    sd = f"±{value.sd * 1e3:.1f}" if value.sd is not None else ""
+    return f"{value.mean * 1e3:.1f}{sd} ms"
+
+
+class StatsPanel(LinesWidget):
+    """Two columns of numbers, redrawn only when a string on screen changes."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"stats--label", "stats--head", "stats--good", "stats--poor"}
+    DEFAULT_CSS = """
+    StatsPanel > .stats--label { color: $foreground-muted; }
+    StatsPanel > .stats--head { color: $foreground-muted; text-style: bold; }
+    StatsPanel > .stats--good { color: $tps-good; text-style: bold; }
+    StatsPanel > .stats--poor { color: $tps-poor; text-style: bold; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.head: tuple[str, str] = ("this run", "all runs")
+        self.values: dict[str, tuple[str, str]] = {row: (fmt.NA, fmt.NA) for row in ROWS}
+        self.verdict: str | None = None
+        """"good" / "poor": this run's output TPS against the mean over runs."""
+        self._width = -1
+
+    def restyled(self) -> None:
+        self._width = -1
+
+    def show(self, model: ViewModel) -> None:
+        head, values, verdict = self._compute(model)
+        if (head, values, verdict, self.size.width) != (self.head, self.values, self.verdict, self._width):
+            self.head, self.values, self.verdict, self._width = head, values, verdict, self.size.width
+            self.set_lines(self._text_lines())
+
+    def _compute(self, model: ViewModel) -> tuple[tuple[str, str], dict[str, tuple[str, str]], str | None]:
+        current, full = model.current, model.full
+        this: dict[str, str] = dict.fromkeys(ROWS, fmt.NA)
+        across: dict[str, str] = dict.fromkeys(ROWS, fmt.NA)
+        run_head, all_head, verdict = "this run", "all runs", None
+        if current is not None:
+            quick = current.quick_metrics()
+            index = model.measured_index(current)
+            run_head = "warm-up" if index == 0 else f"run {index}"
+            this["TTFT"] = fmt.seconds_ms(quick.ttft_s)
+            this["output TPS"] = fmt.rate(quick.output_tps)
+            this["total TPS"] = fmt.rate(quick.total_tps)
+            this["tokens"] = fmt.count(current.tail.n)
+            this["elapsed"] = fmt.duration(current.elapsed_s(model.now_ns))
+            if full is not None and full.run == current.run and full.run_metrics.itl_s is not None:
+                itl = full.run_metrics.itl_s
+                this["ITL p50"], this["ITL p90"], this["ITL p99"] = (
+                    fmt.seconds_ms(itl.p50),
+                    fmt.seconds_ms(itl.p90),
+                    fmt.seconds_ms(itl.p99),
+                )
+            if current.tail.error is not None:
+                run_head = f"{run_head} failed"
+        if full is not None and full.measured_runs:
+            aggregate = full.aggregate
+            all_head = f"{full.measured_runs} run{'s' if full.measured_runs > 1 else ''}"
+            across["TTFT"] = across_latency(aggregate["ttft_s"])
+            across["output TPS"] = across_rate(aggregate["output_tps"])
+            across["total TPS"] = across_rate(aggregate["total_tps"])
+            across["ITL p50"] = across_latency(aggregate["itl_p50_s"])
+            across["ITL p90"] = across_latency(aggregate["itl_p90_s"])
+            across["ITL p99"] = across_latency(aggregate["itl_p99_s"])
+            across["tokens"] = fmt.count(full.measured_tokens)
+            mean = aggregate["output_tps"]
+            quick_tps = current.quick_metrics().output_tps if current is not None else None
+            if mean is not None and quick_tps is not None:
+                verdict = "good" if quick_tps >= POOR_BELOW * mean.mean else "poor"
+        across["elapsed"] = fmt.duration(model.session_elapsed_s())
+        return (run_head, all_head), {row: (this[row], across[row]) for row in ROWS}, verdict
+
+    def _text_lines(self) -> list[Text]:
+        label_style = self.component_style("stats--label")
+        head_style = self.component_style("stats--head")
+        verdict_style: Style | None = None
+        if self.verdict is not None:
+            verdict_style = self.component_style(f"stats--{self.verdict}")
+        this = max((self.size.width - LABEL) * 2 // 5, THIS)
+        across = max(self.size.width - LABEL - this, ALL)
+        heads = (" " * LABEL, self.head[0].rjust(this), self.head[1].rjust(across))
+        lines = [Text.assemble(*((part, head_style) for part in heads))]
+        for row in ROWS:
+            mine, theirs = self.values[row]
+            style = verdict_style if row == "output TPS" and verdict_style is not None else None
+            lines.append(
+                Text.assemble((row.ljust(LABEL), label_style), (mine.rjust(this), style or ""), theirs.rjust(across))
+            )
+        return lines
