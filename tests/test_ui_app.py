@@ -311,3 +311,29 @@ def test_bad_run_options_are_one_line_errors(args: list[str], message: str) -> N
     )
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@run_async
+async def test_throttle_rows_equal_the_summary_module() -> None:
+    """Time throttled and TPS while throttled versus not, as tpstui.telemetry.summary computes them."""
+    from tpstui.telemetry.summary import throttle_seconds, throttled_intervals, tps_split
+    from tpstui.ui.widgets.stats import split_rates, throttled_time
+
+    events = scripted_events()
+    throttle_on = next(e.t_ns for e in events if type(e).__name__ == "ThrottleChanged")
+    source = ScriptedSource(events, at_ns=throttle_on + NS // 2)
+    app = TpsApp(source)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        session = source.session
+        view = session.run(session.run_ids()[-1])
+        end = session.latest_ns
+        spans = session.throttle_spans()
+        split = tps_split(view.arrivals, view.counts, throttled_intervals(spans, view.started.t_ns, end))
+        assert split["throttled_s"] > 0 and split["tps_throttled"] is not None
+        throttled, rates = app.stats.values["throttled"][0], app.stats.values["TPS thr/ok"][0]
+        assert rates == f"{fmt.rate(split['tps_throttled'])}/{fmt.rate(split['tps_unthrottled'])}"
+        assert throttled.startswith(fmt.duration(split["throttled_s"]))
+        seconds = throttle_seconds(spans, view.started.t_ns, end)["gpu0"]["SwPowerCap"]
+        assert app.stats.reasons == f"SwPowerCap {fmt.duration(seconds)}"
+        assert throttled_time(None) == split_rates(None) == fmt.NA

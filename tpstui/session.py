@@ -8,6 +8,7 @@ it. Live and replayed sessions are the same object fed the same events.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from array import array
 from dataclasses import dataclass, field
@@ -127,6 +128,8 @@ class Session:
         self.ended: SessionEnded | None = None
         self._runs: dict[int, RunRecord] = {}
         self._samples: dict[str, list[TelemetrySample]] = {}
+        self._sample_times: dict[str, array[int]] = {}
+        """Each device's sample times, for finding a window by bisection."""
         self._spans: list[ThrottleSpan] = []
         self._open_spans: dict[tuple[str, str], ThrottleSpan] = {}
         self.failures: list[BackendFailed] = []
@@ -160,6 +163,7 @@ class Session:
                     record.text.append(event.text)
             elif isinstance(event, TelemetrySample):
                 self._samples.setdefault(event.device, []).append(event)
+                self._sample_times.setdefault(event.device, array("q")).append(event.t_ns)
             elif isinstance(event, RunStarted):
                 self._runs[event.run] = RunRecord(event)
             elif isinstance(event, RunFinished):
@@ -262,15 +266,22 @@ class Session:
         with self._lock:
             return list(self._samples)
 
-    def samples(self, device: str, start_ns: int | None = None, end_ns: int | None = None) -> list[TelemetrySample]:
-        """Samples of a device, optionally within [start_ns, end_ns]."""
+    def samples(
+        self, device: str, start_ns: int | None = None, end_ns: int | None = None, neighbours: bool = False
+    ) -> list[TelemetrySample]:
+        """Samples of a device within [start_ns, end_ns] (found by bisection: O(log n + window)).
+
+        ``neighbours`` adds the sample just before and just after the window, for interpolating
+        a counter (energy) at the window's edges.
+        """
         with self._lock:
-            data = list(self._samples.get(device, ()))
-        if start_ns is None and end_ns is None:
-            return data
-        lo = start_ns if start_ns is not None else -(2**63)
-        hi = end_ns if end_ns is not None else 2**63
-        return [s for s in data if lo <= s.t_ns <= hi]
+            data = self._samples.get(device, [])
+            times = self._sample_times.get(device, array("q"))
+            lo = 0 if start_ns is None else bisect.bisect_left(times, start_ns)
+            hi = len(data) if end_ns is None else bisect.bisect_right(times, end_ns)
+            if neighbours:
+                lo, hi = max(lo - 1, 0), min(hi + 1, len(data))
+            return data[lo:hi]
 
     def samples_since(self, device: str, index: int) -> list[TelemetrySample]:
         """A device's samples from position ``index`` on (a reader's cursor): O(new samples)."""

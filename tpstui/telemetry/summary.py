@@ -206,7 +206,7 @@ def run_telemetry(session: Session, view: RunView) -> dict[str, Any]:
     end = view.end_ns or session.latest_ns
     settings = session.started.settings if session.started is not None else {}
     return summarize_run_telemetry(
-        {device: session.samples(device) for device in session.devices()},
+        {device: session.samples(device, start, end, neighbours=True) for device in session.devices()},
         session.throttle_spans(),
         start,
         end,

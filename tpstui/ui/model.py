@@ -24,9 +24,10 @@ from tpstui import metrics
 from tpstui.events import LoadProgress, ModelLoaded, TelemetrySample
 from tpstui.session import RunTail, Session
 from tpstui.telemetry.fields import field as describe
+from tpstui.telemetry.summary import throttle_seconds, throttled_intervals, tps_split
 from tpstui.ui.timeline import Timeline
 
-__all__ = ["DeviceState", "FullStats", "RunState", "ViewModel"]
+__all__ = ["DeviceState", "FullStats", "RunState", "ThrottleStats", "ViewModel"]
 
 NS = 1_000_000_000
 ROLLING_WINDOW_NS = NS
@@ -101,6 +102,57 @@ class RunState:
 
 
 @dataclass(frozen=True)
+class ThrottleStats:
+    """Throttling over one or more runs' decode windows (``tpstui.telemetry.summary``)."""
+
+    seconds_by_reason: dict[str, float]
+    """Seconds each reason was on ("gpu0 SwPowerCap" when there are several devices)."""
+    throttled_s: float
+    """Time any real throttle reason was on, within the decode windows."""
+    decode_s: float
+    tps_throttled: float | None
+    tps_unthrottled: float | None
+
+    @staticmethod
+    def combine(parts: list[ThrottleStats]) -> ThrottleStats:
+        """Several runs as one: times add up, rates are tokens over time on each side."""
+        reasons: dict[str, float] = {}
+        for part in parts:
+            for reason, seconds in part.seconds_by_reason.items():
+                reasons[reason] = reasons.get(reason, 0.0) + seconds
+        throttled = sum(p.throttled_s for p in parts)
+        free = sum(p.decode_s - p.throttled_s for p in parts)
+        tokens_in = sum((p.tps_throttled or 0.0) * p.throttled_s for p in parts)
+        tokens_out = sum((p.tps_unthrottled or 0.0) * (p.decode_s - p.throttled_s) for p in parts)
+        return ThrottleStats(
+            reasons,
+            throttled,
+            sum(p.decode_s for p in parts),
+            tokens_in / throttled if throttled > 0 else None,
+            tokens_out / free if free > 0 else None,
+        )
+
+
+def throttle_stats(session: Session, run: int) -> ThrottleStats:
+    """Throttling during one run: time per reason, and decode TPS while throttled versus not."""
+    view = session.run(run)
+    end = view.end_ns or session.latest_ns
+    spans = session.throttle_spans()
+    by_device = throttle_seconds(spans, view.started.t_ns, end)
+    several = len(by_device) > 1
+    reasons = {
+        (f"{device} {reason}" if several else reason): seconds
+        for device, per_reason in by_device.items()
+        for reason, seconds in per_reason.items()
+    }
+    split = tps_split(view.arrivals, view.counts, throttled_intervals(spans, view.started.t_ns, end))
+    decode_s = (int(view.arrivals[-1]) - int(view.arrivals[0])) / NS if view.arrivals.size > 1 else 0.0
+    return ThrottleStats(
+        reasons, float(split["throttled_s"] or 0.0), decode_s, split["tps_throttled"], split["tps_unthrottled"]
+    )
+
+
+@dataclass(frozen=True)
 class FullStats:
     """Full metrics of one run and the across-runs aggregate, as of ``tokens`` tokens."""
 
@@ -111,6 +163,10 @@ class FullStats:
     aggregate: dict[str, metrics.AcrossRuns | None]
     measured_runs: int
     measured_tokens: int
+    throttle: ThrottleStats | None = None
+    """This run's throttling (None when no throttle reason was ever seen)."""
+    throttle_all: ThrottleStats | None = None
+    """All measured runs' throttling together."""
 
 
 def compute_full(session: Session, run: int) -> FullStats:
@@ -120,8 +176,15 @@ def compute_full(session: Session, run: int) -> FullStats:
     aggregate = session.aggregate()
     output = aggregate.get("output_tps")
     measured = output.n if output is not None else 0
-    tokens = sum(session.run_metrics(r).tokens for r in _measured_ids(session))
-    return FullStats(run, run_metrics.tokens, tail.done, run_metrics, aggregate, measured, tokens)
+    measured_ids = _measured_ids(session)
+    tokens = sum(session.run_metrics(r).tokens for r in measured_ids)
+    throttle = throttle_all = None
+    if session.throttle_spans():
+        throttle = throttle_stats(session, run)
+        throttle_all = ThrottleStats.combine([throttle_stats(session, r) for r in measured_ids])
+    return FullStats(
+        run, run_metrics.tokens, tail.done, run_metrics, aggregate, measured, tokens, throttle, throttle_all
+    )
 
 
 def _measured_ids(session: Session) -> list[int]:

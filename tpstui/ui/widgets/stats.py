@@ -12,16 +12,54 @@ from rich.style import Style
 from rich.text import Text
 
 from tpstui import metrics
+from tpstui.telemetry.summary import NOT_THROTTLING
 from tpstui.ui import format as fmt
-from tpstui.ui.model import ViewModel
+from tpstui.ui.model import ThrottleStats, ViewModel
 from tpstui.ui.widgets.lines import LinesWidget
 
-__all__ = ["ROWS", "StatsPanel", "across_latency", "across_rate"]
+__all__ = ["ROWS", "StatsPanel", "across_latency", "across_rate", "reason_times", "split_rates", "throttled_time"]
 
-ROWS = ("TTFT", "output TPS", "total TPS", "ITL p50", "ITL p90", "ITL p99", "tokens", "elapsed")
-LABEL, THIS, ALL = 10, 11, 15
+ROWS = (
+    "TTFT",
+    "output TPS",
+    "total TPS",
+    "ITL p50",
+    "ITL p90",
+    "ITL p99",
+    "tokens",
+    "elapsed",
+    "throttled",
+    "TPS thr/ok",
+)
+THROTTLE_ROWS = frozenset({"throttled", "TPS thr/ok"})
+"""Shown once the session has seen any throttle reason (never on a CPU-only run)."""
+LABEL, THIS = 11, 9
 POOR_BELOW = 0.9
 """This run's output TPS is "poor" below this fraction of the mean over runs."""
+
+
+def throttled_time(stats: ThrottleStats | None) -> str:
+    """Time throttled and its share of the decode time: "2.1 s 35%"."""
+    if stats is None:
+        return fmt.NA
+    share = f" {stats.throttled_s / stats.decode_s:.0%}" if stats.decode_s > 0 else ""
+    return f"{fmt.duration(stats.throttled_s)}{share}"
+
+
+def split_rates(stats: ThrottleStats | None) -> str:
+    """Decode TPS while throttled / while not: "12.1/16.4"."""
+    if stats is None:
+        return fmt.NA
+    return f"{fmt.rate(stats.tps_throttled)}/{fmt.rate(stats.tps_unthrottled)}"
+
+
+def reason_times(stats: ThrottleStats | None) -> str:
+    """This run's time per throttle reason, longest first."""
+    if stats is None or not stats.seconds_by_reason:
+        return ""
+    real = {r: s for r, s in stats.seconds_by_reason.items() if r.rsplit(" ", 1)[-1] not in NOT_THROTTLING}
+    ranked = sorted(real.items(), key=lambda item: -item[1])
+    return " · ".join(f"{reason} {fmt.duration(seconds)}" for reason, seconds in ranked)
 
 
 def across_rate(value: metrics.AcrossRuns | None) -> str:
@@ -56,6 +94,8 @@ class StatsPanel(LinesWidget):
         super().__init__(id=id)
         self.head: tuple[str, str] = ("this run", "all runs")
         self.values: dict[str, tuple[str, str]] = {row: (fmt.NA, fmt.NA) for row in ROWS}
+        self.reasons = ""
+        """This run's time per throttle reason (a line under the table)."""
         self.verdict: str | None = None
         """"good" / "poor": this run's output TPS against the mean over runs."""
         self._width = -1
@@ -65,8 +105,11 @@ class StatsPanel(LinesWidget):
 
     def show(self, model: ViewModel) -> None:
         head, values, verdict = self._compute(model)
-        if (head, values, verdict, self.size.width) != (self.head, self.values, self.verdict, self._width):
-            self.head, self.values, self.verdict, self._width = head, values, verdict, self.size.width
+        full = model.full
+        reasons = reason_times(full.throttle if full is not None and model.current is not None else None)
+        key = (head, values, verdict, reasons, self.size.width)
+        if key != (self.head, self.values, self.verdict, self.reasons, self._width):
+            self.head, self.values, self.verdict, self.reasons, self._width = key
             self.set_lines(self._text_lines())
 
     def _compute(self, model: ViewModel) -> tuple[tuple[str, str], dict[str, tuple[str, str]], str | None]:
@@ -92,6 +135,9 @@ class StatsPanel(LinesWidget):
                 )
             if current.tail.error is not None:
                 run_head = f"{run_head} failed"
+            if full is not None and full.run == current.run:
+                this["throttled"] = throttled_time(full.throttle)
+                this["TPS thr/ok"] = split_rates(full.throttle)
         if full is not None and full.measured_runs:
             aggregate = full.aggregate
             all_head = f"{full.measured_runs} run{'s' if full.measured_runs > 1 else ''}"
@@ -102,6 +148,8 @@ class StatsPanel(LinesWidget):
             across["ITL p90"] = across_latency(aggregate["itl_p90_s"])
             across["ITL p99"] = across_latency(aggregate["itl_p99_s"])
             across["tokens"] = fmt.count(full.measured_tokens)
+            across["throttled"] = throttled_time(full.throttle_all)
+            across["TPS thr/ok"] = split_rates(full.throttle_all)
             mean = aggregate["output_tps"]
             quick_tps = current.quick_metrics().output_tps if current is not None else None
             if mean is not None and quick_tps is not None:
@@ -116,13 +164,19 @@ class StatsPanel(LinesWidget):
         if self.verdict is not None:
             verdict_style = self.component_style(f"stats--{self.verdict}")
         this = max((self.size.width - LABEL) * 2 // 5, THIS)
-        across = max(self.size.width - LABEL - this, ALL)
+        across = max(self.size.width - LABEL - this, 0)
         heads = (" " * LABEL, self.head[0].rjust(this), self.head[1].rjust(across))
         lines = [Text.assemble(*((part, head_style) for part in heads))]
+        throttling = any(self.values[row] != (fmt.NA, fmt.NA) for row in THROTTLE_ROWS)
         for row in ROWS:
+            if row in THROTTLE_ROWS and not throttling:
+                continue
             mine, theirs = self.values[row]
             style = verdict_style if row == "output TPS" and verdict_style is not None else None
             lines.append(
                 Text.assemble((row.ljust(LABEL), label_style), (mine.rjust(this), style or ""), theirs.rjust(across))
             )
+        if self.reasons:
+            lines.append(Text.assemble(("this run: ", label_style), self.reasons))
+        self.styles.height = len(lines) + 2  # the panel's border
         return lines
