@@ -24,9 +24,10 @@ from tpstui.live import LiveSession
 from tpstui.settings import RunSettings
 
 
-def bare_rate(loaded: Any, prompt_ids: list[int], tokens: int) -> float:
-    """The seeds' method: generate without a streamer, tokens / time."""
+def bare_rate(loaded: Any, prompt_ids: list[int], tokens: int) -> tuple[float, float]:
+    """The seeds' method: generate without a streamer, tokens / time; and process CPU s per token."""
     ids = torch.tensor([prompt_ids])
+    cpu = time.process_time()
     start = time.perf_counter()
     out = loaded.model.generate(
         input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, min_new_tokens=tokens,
@@ -34,7 +35,7 @@ def bare_rate(loaded: Any, prompt_ids: list[int], tokens: int) -> float:
     )  # fmt: skip
     elapsed = time.perf_counter() - start
     assert out.shape[1] - ids.shape[1] == tokens
-    return tokens / elapsed
+    return tokens / elapsed, (time.process_time() - cpu) / tokens
 
 
 class TpstuiSide:
@@ -56,15 +57,22 @@ class TpstuiSide:
         elif isinstance(event, RunFinished):
             self.ends[event.run] = event
 
-    def rate(self) -> tuple[float, float]:
-        """(tokens / wall time of generate(), tpstui's own decode TPS) of one run."""
+    def rate(self) -> tuple[float, float, float]:
+        """(tokens / wall time of generate(), tpstui's own decode TPS, process CPU s per token) of one run.
+
+        The CPU figure counts every thread of the process (generation, pump, sampler), so its
+        ratio to the bare method's is tpstui's extra work, whatever the VM's steal time does to
+        the wall clock.
+        """
+        cpu = time.process_time()
         self.engine.request_runs(1, 0)
         assert self.engine.wait_idle(600)
+        cpu = time.process_time() - cpu
         run = max(self.ends)
         finished = self.ends[run]
         wall = (finished.t_ns - self.starts[run]) / 1e9
         decode = self.live.session.run(run).metrics().output_tps or 0.0
-        return finished.tokens / wall, decode
+        return finished.tokens / wall, decode, cpu / finished.tokens
 
 
 def main() -> None:
@@ -89,24 +97,29 @@ def main() -> None:
     prompt = side.live.prompt.ids
     bare_rate(side.loaded, prompt, args.tokens)  # warm-up, both sides
     side.rate()
-    ratios, bare_all, ours_all, decode_all = [], [], [], []
+    ratios, bare_all, ours_all, decode_all, cpu_ratios = [], [], [], [], []
     for pair in range(args.pairs):
         if pair % 2 == 0:
-            bare = bare_rate(side.loaded, prompt, args.tokens)
-            ours, decode = side.rate()
+            bare, bare_cpu = bare_rate(side.loaded, prompt, args.tokens)
+            ours, decode, our_cpu = side.rate()
         else:
-            ours, decode = side.rate()
-            bare = bare_rate(side.loaded, prompt, args.tokens)
+            ours, decode, our_cpu = side.rate()
+            bare, bare_cpu = bare_rate(side.loaded, prompt, args.tokens)
         ratios.append(ours / bare)
+        cpu_ratios.append(our_cpu / bare_cpu)
         bare_all.append(bare)
         ours_all.append(ours)
         decode_all.append(decode)
-        print(f"pair {pair + 1}: bare {bare:6.2f} tok/s  tpstui {ours:6.2f} tok/s  ratio {ours / bare:.3f}")
+        print(
+            f"pair {pair + 1}: bare {bare:6.2f} tok/s  tpstui {ours:6.2f} tok/s  ratio {ours / bare:.3f}  "
+            f"CPU/token bare {bare_cpu * 1e3:.1f} ms tpstui {our_cpu * 1e3:.1f} ms"
+        )
     side.live.close()
     print(
         f"embedded model, {args.tokens} tokens, {args.pairs} pairs, telemetry={args.telemetry}: "
         f"median bare {statistics.median(bare_all):.2f} tok/s, tpstui {statistics.median(ours_all):.2f} tok/s "
-        f"(its decode TPS {statistics.median(decode_all):.2f}); median ratio {statistics.median(ratios):.3f}"
+        f"(its decode TPS {statistics.median(decode_all):.2f}); median ratio {statistics.median(ratios):.3f}; "
+        f"process CPU per token tpstui ÷ bare: median {statistics.median(cpu_ratios):.3f}"
     )
 
 

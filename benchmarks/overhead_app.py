@@ -73,7 +73,7 @@ def _measure(args: argparse.Namespace, headless: bool) -> dict[str, Any]:
     result: dict[str, Any] = {"pairs": []}
 
     async def pairs(pilot: Any) -> None:
-        def bare() -> float:
+        def bare() -> tuple[float, float]:
             return bare_rate(side.loaded, prompt, args.tokens)
 
         async def without_app(work: Any) -> Any:
@@ -91,12 +91,12 @@ def _measure(args: argparse.Namespace, headless: bool) -> dict[str, Any]:
             row: dict[str, float] = {}
             for arm in arms:
                 if arm == "bare":
-                    row["bare"] = await without_app(bare)
+                    row["bare"], row["bare_cpu"] = await without_app(bare)
                 elif arm == "no_app":
-                    row["no_app"], _ = await without_app(side.rate)
+                    row["no_app"], _, row["no_app_cpu"] = await without_app(side.rate)
                 else:
                     spent, started = app.budget.spent_s, time.monotonic()
-                    row["ours"], row["decode"] = await asyncio.to_thread(side.rate)
+                    row["ours"], row["decode"], row["ours_cpu"] = await asyncio.to_thread(side.rate)
                     app.budget.charge()
                     row["ui_cpu"] = (app.budget.spent_s - spent) / (time.monotonic() - started)
             result["pairs"].append(row)
@@ -126,13 +126,15 @@ def _report(args: argparse.Namespace, mode: str, result: dict[str, Any]) -> None
     bare = statistics.median(p["bare"] for p in result["pairs"])
     ours = statistics.median(p["ours"] for p in result["pairs"])
     decode = statistics.median(p["decode"] for p in result["pairs"])
+    cpu = statistics.median(p["ours_cpu"] / p["bare_cpu"] for p in result["pairs"])
     print(
         f"embedded model, {args.tokens} tokens, {args.pairs} pairs, telemetry={args.telemetry}, app={mode} "
         f"at {args.fps:g} fps: median bare {bare:.2f} tok/s, tpstui+app {ours:.2f} tok/s (its decode TPS "
         f"{decode:.2f}); median ratio {statistics.median(ratios):.3f} "
         f"(app on/off {statistics.median(app_ratios):.3f}); the app's thread used "
         f"{100 * statistics.median(p['ui_cpu'] for p in result['pairs']):.1f} % of a core; frame time p50 "
-        f"{result['frame_p50_ms']:.2f} ms, p99 {result['frame_p99_ms']:.2f} ms over {result['frames']} frames"
+        f"{result['frame_p50_ms']:.2f} ms, p99 {result['frame_p99_ms']:.2f} ms over {result['frames']} frames; "
+        f"process CPU per token tpstui+app ÷ bare: median {cpu:.3f}"
     )
 
 

@@ -41,6 +41,9 @@ class CpuBackend:
         psutil.cpu_percent(percpu=True)  # prime: the first call has no interval to measure
         self._cores = psutil.cpu_count(logical=True) or 1
         self._max_mhz = self._max_clock()
+        self._has_sensor = self._temperature() is not None
+        """Machines without a CPU temperature sensor (most VMs) are not asked again every sample:
+        psutil globs sysfs for it, the largest part of a sample's cost."""
 
     def _max_clock(self) -> float | None:
         freq = self._psutil.cpu_freq()
@@ -94,7 +97,7 @@ class CpuBackend:
         values["mem_total_mb"] = memory.total / MIB
         with contextlib.suppress(ps.NoSuchProcess, ps.AccessDenied):
             values["rss_mb"] = self._process.memory_info().rss / MIB
-        temperature = self._temperature()
+        temperature = self._temperature() if self._has_sensor else None
         if temperature is not None:
             values["temp_c"] = temperature
         return [Reading("cpu", values)]
