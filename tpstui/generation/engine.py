@@ -157,8 +157,22 @@ class Engine:
         batch = self.settings.batch_size
 
         class StopWhenAsked(StoppingCriteria):
+            """Ends generate() at the next decode step once stop() is called.
+
+            Returns one of two tensors made once, on the ids' device (StoppingCriteriaList ORs
+            it with a tensor there: a CPU tensor would fail on CUDA), so a step costs no allocation.
+            """
+
+            answers: tuple[Any, Any] | None = None
+
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                return torch.full((input_ids.shape[0],), stop_flag.is_set(), dtype=torch.bool)
+                if self.answers is None:
+                    shape, device = (input_ids.shape[0],), input_ids.device
+                    self.answers = (
+                        torch.zeros(shape, dtype=torch.bool, device=device),
+                        torch.ones(shape, dtype=torch.bool, device=device),
+                    )
+                return self.answers[stop_flag.is_set()]
 
         ids = torch.tensor([self.prompt.ids] * batch, dtype=torch.long, device=self.loaded.input_device)
         settings = self.settings
