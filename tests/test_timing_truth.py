@@ -15,6 +15,7 @@ wait and before the next one's: on the generation thread, at the moment the toke
 from __future__ import annotations
 
 import bisect
+import gc
 import itertools
 import statistics
 import time
@@ -110,12 +111,36 @@ def test_median_itl_matches_the_injected_delay(tiny_loaded: Any, tiny_model_dir:
     assert measured == pytest.approx(DELAY_S + base, rel=0.02)
 
 
-def test_ttft_plus_itl_sum_is_the_wall_time(tiny_loaded: Any, tiny_model_dir: Any, collector: Any) -> None:
-    runs = _measure(tiny_loaded, tiny_model_dir, collector, [SleepPerStep(0.005)])
+def _sum_errors(tiny_loaded: Any, tiny_model_dir: Any) -> list[float]:
+    """|TTFT + sum(ITL) − wall time| of each measured run, in seconds (cyclic GC off meanwhile)."""
+    from tests.conftest import Collector
+
+    collector = Collector()
+    gc.disable()
+    try:
+        runs = _measure(tiny_loaded, tiny_model_dir, collector, [SleepPerStep(0.005)])
+    finally:
+        gc.enable()
     starts = {e.run: e.t_ns for e in collector.events if isinstance(e, RunStarted)}
     ends = {e.run: e.t_ns for e in collector.events if isinstance(e, RunFinished)}
+    errors = []
     for run in runs:
         m = run.metrics()
-        wall = (ends[run.run] - starts[run.run]) / 1e9
-        assert m.ttft_s + m.itl_s.mean * m.itl_s.n == pytest.approx(wall, abs=0.001)
         assert run.finished is not None and run.finished.reason == "length"
+        wall = (ends[run.run] - starts[run.run]) / 1e9
+        errors.append(abs(m.ttft_s + m.itl_s.mean * m.itl_s.n - wall))
+    return errors
+
+
+def test_ttft_plus_itl_sum_is_the_wall_time(tiny_loaded: Any, tiny_model_dir: Any) -> None:
+    """Every run of an attempt within 1 ms; up to three attempts.
+
+    The difference is the time generate() spends after its last token (about 0.4 ms here). On this
+    VM the scheduler now and then takes a few ms from a thread (steal time: about 2 % of runs showed
+    a 2-3 ms gap with the cyclic GC off), so one attempt with such a run is retried; a systematic
+    error (a start or token stamped in the wrong place) fails every attempt.
+    """
+    attempts = [_sum_errors(tiny_loaded, tiny_model_dir)]
+    while max(attempts[-1]) > 0.001 and len(attempts) < 3:
+        attempts.append(_sum_errors(tiny_loaded, tiny_model_dir))
+    assert max(attempts[-1]) <= 0.001, f"|TTFT + sum(ITL) − wall| per run, per attempt (s): {attempts}"
