@@ -25,12 +25,16 @@ from tpstui.settings import RunSettings
 
 
 def bare_rate(loaded: Any, prompt_ids: list[int], tokens: int) -> tuple[float, float]:
-    """The seeds' method: generate without a streamer, tokens / time; and process CPU s per token."""
+    """The seeds' method: generate without a streamer, tokens / time; and process CPU s per token.
+
+    EOS is ignored as tpstui's --ignore-eos does (no EOS stopping criterion), so both sides run the
+    same generation loop and differ only by what tpstui adds.
+    """
     ids = torch.tensor([prompt_ids])
     cpu = time.process_time()
     start = time.perf_counter()
     out = loaded.model.generate(
-        input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, min_new_tokens=tokens,
+        input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, eos_token_id=None,
         do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=loaded.tokenizer.eos_token_id,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
