@@ -114,10 +114,16 @@ class LiveSession:
                 wall_time=time.time(),
                 tool_version=__version__,
                 host=host_info(),
-                settings=self.settings.as_dict()
-                | {"telemetry": self.telemetry, "sample_hz": self.sample_hz}
-                | self.telemetry_settings(),
+                settings=self.recorded_settings(),
             )
+        )
+
+    def recorded_settings(self) -> dict[str, Any]:
+        """Every setting of the session: run settings, telemetry backend and rate, --gpus, --peak-bw."""
+        return (
+            self.settings.as_dict()
+            | {"telemetry": self.telemetry, "sample_hz": self.sample_hz}
+            | self.telemetry_settings()
         )
 
     def telemetry_settings(self) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def run_bench(args: argparse.Namespace) -> int:
     failures = [v for v in live.session.runs(include_warmup=True) if v.error]
     report = build_report(
         live.session,
-        settings.as_dict() | {"telemetry": telemetry, "sample_hz": hz} | live.telemetry_settings(),
+        live.recorded_settings(),
         {"interrupted": interrupted, "load_seconds": live.loaded.load_seconds if live.loaded else None},
     )
     write_report(report, args.json, args.csv)
