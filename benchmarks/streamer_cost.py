@@ -15,6 +15,7 @@ import argparse
 import statistics
 import threading
 import time
+from typing import Any
 
 import torch
 
@@ -36,16 +37,8 @@ def window_median(times: list[int], at: int, half: int = 50) -> float:
     return statistics.median(times[lo:hi]) / 1e3
 
 
-def time_tpstui(tokens: list[torch.Tensor], tokenizer: object) -> list[int]:
-    streamer = TimingStreamer()
-    detok = IncrementalDetokenizer(tokenizer)
-    consumed = []
-
-    def consume() -> None:  # what the engine's pump does with each put
-        for raw in streamer.drain(timeout=10):
-            consumed.append(detok.add(raw.ids))
-
-    consumer = threading.Thread(target=consume)
+def time_puts(streamer: Any, consumer: threading.Thread, tokens: list[torch.Tensor]) -> list[int]:
+    """Start the consumer, put the prompt, then time each token's put() on this thread (ns)."""
     consumer.start()
     streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt
     costs = []
@@ -56,6 +49,19 @@ def time_tpstui(tokens: list[torch.Tensor], tokenizer: object) -> list[int]:
         costs.append(clock() - start)
     streamer.end()
     consumer.join()
+    return costs
+
+
+def time_tpstui(tokens: list[torch.Tensor], tokenizer: object) -> list[int]:
+    streamer = TimingStreamer()
+    detok = IncrementalDetokenizer(tokenizer)
+    consumed = []
+
+    def consume() -> None:  # what the engine's pump does with each put
+        for raw in streamer.drain(timeout=10):
+            consumed.append(detok.add(raw.ids))
+
+    costs = time_puts(streamer, threading.Thread(target=consume), tokens)
     assert len(consumed) == len(tokens)
     return costs
 
@@ -65,18 +71,7 @@ def time_transformers(tokens: list[torch.Tensor], tokenizer: object) -> list[int
 
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True)
     drained: list[str] = []
-    consumer = threading.Thread(target=lambda: drained.extend(streamer))
-    consumer.start()
-    streamer.put(torch.tensor([[1, 2, 3]]))
-    costs = []
-    clock = time.perf_counter_ns
-    for token in tokens:
-        start = clock()
-        streamer.put(token)
-        costs.append(clock() - start)
-    streamer.end()
-    consumer.join()
-    return costs
+    return time_puts(streamer, threading.Thread(target=lambda: drained.extend(streamer)), tokens)
 
 
 def main() -> None:
@@ -90,7 +85,7 @@ def main() -> None:
     theirs = time_transformers(tokens[: args.hf_tokens], tokenizer)
     print(f"put() cost on the generating thread, median µs around token N of a {args.tokens}-token line:")
     print(f"{'token':>8} {'tpstui TimingStreamer':>22} {'transformers TextIteratorStreamer':>34}")
-    for at in (10, 1_000, 8_000, args.tokens):
+    for at in sorted({a for a in (10, 1_000, 8_000, args.tokens) if a <= args.tokens}):
         hf = f"{window_median(theirs, at):.1f}" if at <= len(theirs) else "(not run: quadratic)"
         print(f"{at:>8} {window_median(ours, at):>22.2f} {hf:>34}")
     print(f"tpstui p99 over all {len(ours)} puts: {sorted(ours)[int(len(ours) * 0.99)] / 1e3:.2f} µs")

@@ -62,13 +62,13 @@ def _run_entry(session: Session, view: RunView) -> dict[str, Any]:
         "start_ns": start,
         "end_ns": view.end_ns,
         "wall_s": (view.end_ns - start) / 1e9 if view.end_ns else None,
-        "metrics": view.metrics().as_dict(),
+        "metrics": (run_metrics := view.metrics()).as_dict(),
         "token_times_ns": [int(t - start) for t in view.arrivals],
         "text": view.text,
     }
     if view.counts.size and int(view.counts.max()) > 1:
         entry["token_counts"] = [int(c) for c in view.counts]
-    entry["telemetry"] = run_telemetry(session, view)
+    entry["telemetry"] = run_telemetry(session, view, run_metrics)
     return entry
 
 

@@ -17,6 +17,7 @@ from tpstui.mbu import latest_peaks, mbu_for_run
 from tpstui.telemetry.fields import field
 
 if TYPE_CHECKING:
+    from tpstui.metrics import RunMetrics
     from tpstui.session import RunView, Session
 
 __all__ = [
@@ -197,7 +198,7 @@ def summarize_run_telemetry(
     }
 
 
-def run_telemetry(session: Session, view: RunView) -> dict[str, Any]:
+def run_telemetry(session: Session, view: RunView, run_metrics: RunMetrics | None = None) -> dict[str, Any]:
     """``summarize_run_telemetry`` for one run of a Session (live or replayed; the run may be going on).
 
     ``--peak-bw`` comes from the session's settings (``peak_bw_gbs``), so replays use it too.
@@ -216,6 +217,6 @@ def run_telemetry(session: Session, view: RunView) -> dict[str, Any]:
         model=session.model,
         prompt_tokens=view.started.prompt_tokens,
         batch_size=view.started.batch_size,
-        decode_tps=view.metrics().output_tps,
+        decode_tps=(run_metrics or view.metrics()).output_tps,
         peak_bw_gbs=settings.get("peak_bw_gbs"),
     )
