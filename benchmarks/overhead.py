@@ -19,9 +19,11 @@ from typing import Any
 
 import torch
 
-from tpstui.events import RunFinished, RunStarted
-from tpstui.live import LiveSession
 from tpstui.settings import RunSettings
+from tpstui.sources.generation.engine import TransformersEngine
+from tpstui.sources.live import LiveSession
+from tpstui.sources.telemetry.select import TelemetryOptions
+from tpstui.stream.events import RunFinished, RunStarted
 
 
 def bare_rate(loaded: Any, prompt_ids: list[int], tokens: int) -> tuple[float, float]:
@@ -46,11 +48,12 @@ class TpstuiSide:
     """tpstui's live path; one measured run per call."""
 
     def __init__(self, settings: RunSettings, telemetry: str) -> None:
-        self.live = LiveSession(settings, telemetry, 10.0)
-        self.live.begin()
-        self.live.start_telemetry()
-        self.loaded = self.live.load()
-        self.engine = self.live.start_engine()
+        self.engine = TransformersEngine(settings)
+        self.live = LiveSession(self.engine, TelemetryOptions(backend=telemetry, sample_hz=10.0))
+        self.live.open()
+        assert self.engine.loaded is not None and self.engine.prompt is not None
+        self.loaded = self.engine.loaded
+        self.prompt = self.engine.prompt
         self.starts: dict[int, int] = {}
         self.ends: dict[int, RunFinished] = {}
         self.live.bus.subscribe(self._watch)
@@ -97,8 +100,7 @@ def main() -> None:
         return
     settings = RunSettings(device="cpu", max_new_tokens=args.tokens, ignore_eos=True, runs=1, warmup=0)
     side = TpstuiSide(settings, args.telemetry)
-    assert side.live.prompt is not None
-    prompt = side.live.prompt.ids
+    prompt = side.prompt.ids
     bare_rate(side.loaded, prompt, args.tokens)  # warm-up, both sides
     side.rate()
     ratios, bare_all, ours_all, decode_all, cpu_ratios = [], [], [], [], []

@@ -28,10 +28,12 @@ import tempfile
 import time
 from typing import Any
 
+from tpstui.sources.base import Unrecorded
+
 __all__ = ["main_attached"]
 
 
-class AttachedSource:
+class AttachedSource(Unrecorded):
     """A SessionSource over an existing LiveSession (the benchmark drives the engine itself)."""
 
     kind = "live"
@@ -45,8 +47,11 @@ class AttachedSource:
 
     @property
     def busy(self) -> bool:
-        engine = self.live.engine
-        return engine is not None and not engine.wait_idle(0)
+        return self.live.busy
+
+    @property
+    def ready(self) -> bool:
+        return self.live.ready
 
     def now_ns(self) -> int:
         return time.perf_counter_ns()
@@ -67,8 +72,7 @@ def _measure(args: argparse.Namespace, headless: bool) -> dict[str, Any]:
 
     settings = RunSettings(device="cpu", max_new_tokens=args.tokens, ignore_eos=True, runs=1, warmup=0)
     side = TpstuiSide(settings, args.telemetry)
-    assert side.live.prompt is not None
-    prompt = side.live.prompt.ids
+    prompt = side.prompt.ids
     app = TpsApp(AttachedSource(side.live), fps=args.fps, cpu_budget=args.ui_cpu / 100)
     result: dict[str, Any] = {"pairs": []}
 

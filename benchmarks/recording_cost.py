@@ -20,9 +20,9 @@ import threading
 import time
 from pathlib import Path
 
-from tpstui.events import EventBus, RunFinished, RunStarted, TelemetrySample, Tokens
-from tpstui.recording import Recorder
-from tpstui.session import Session
+from tpstui.state.session import Session
+from tpstui.stream.events import EventBus, RunFinished, RunStarted, TelemetrySample, Tokens
+from tpstui.stream.recording import Recorder
 
 
 def publish_cost(count: int, recorder: Recorder | None) -> float:
@@ -59,19 +59,19 @@ def synthetic(count: int) -> None:
 
 
 def with_model(pairs: int, tokens: int) -> None:
-    from tpstui.live import LiveSession
     from tpstui.settings import RunSettings
+    from tpstui.sources.generation.engine import TransformersEngine
+    from tpstui.sources.live import LiveSession
+    from tpstui.sources.telemetry.select import TelemetryOptions
 
     settings = RunSettings(device="cpu", max_new_tokens=tokens, ignore_eos=True, runs=1, warmup=0)
-    live = LiveSession(settings, "cpu", 10.0)
+    live = LiveSession(TransformersEngine(settings), TelemetryOptions(backend="cpu", sample_hz=10.0))
     callers: set[str] = set()
     rates: dict[bool, list[float]] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            live.begin()
-            live.start_telemetry()
-            live.load()
-            engine = live.start_engine()
+            live.open()
+            engine = live.engine
             engine.request_runs(1, 1)  # warm-up
             engine.wait_idle()
             for pair in range(pairs):

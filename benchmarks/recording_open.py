@@ -22,7 +22,7 @@ from pathlib import Path
 
 from recording_synthetic import synthetic_events, write_synthetic
 
-from tpstui.replay import MAX_SPEED, ReplaySource
+from tpstui.sources.replay import MAX_SPEED, ReplaySource
 
 
 def timed(function: object, repeat: int) -> tuple[float, float, float, object]:

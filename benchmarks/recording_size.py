@@ -16,8 +16,8 @@ from pathlib import Path
 
 from recording_synthetic import synthetic_events, write_synthetic
 
-from tpstui.events import TelemetrySample, Tokens
-from tpstui.recording import read_recording
+from tpstui.stream.events import TelemetrySample, Tokens
+from tpstui.stream.recording import read_recording
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
 

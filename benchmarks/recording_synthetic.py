@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from tpstui.events import (
+from tpstui.stream.events import (
     Event,
     ModelLoaded,
     RunFinished,
@@ -30,7 +30,7 @@ from tpstui.events import (
     ThrottleChanged,
     Tokens,
 )
-from tpstui.recording.writer import FLUSH_SECONDS, FrameWriter
+from tpstui.stream.recording.writer import FLUSH_SECONDS, FrameWriter
 
 T0 = 123_456_789_000_000
 RUN_TOKENS = 512

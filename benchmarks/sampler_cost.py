@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.build import SCENARIOS, fake_nvml  # noqa: E402
-from tpstui.events import EventBus, RunFinished  # noqa: E402
-from tpstui.session import Session  # noqa: E402
-from tpstui.telemetry.base import Backend  # noqa: E402
-from tpstui.telemetry.sampler import Sampler  # noqa: E402
+from tpstui.sources.telemetry.base import Backend  # noqa: E402
+from tpstui.sources.telemetry.sampler import Sampler  # noqa: E402
+from tpstui.state.session import Session  # noqa: E402
+from tpstui.stream.events import EventBus, RunFinished  # noqa: E402
 
 
 def use_fake_nvml(scenario: str) -> None:
@@ -41,11 +41,11 @@ def use_fake_nvml(scenario: str) -> None:
 def open_backend(kind: str, child: bool = False) -> Backend:
     """The CPU backend, or NVML on the fake library with the scenario ``kind`` (in a child process)."""
     if kind == "cpu":
-        from tpstui.telemetry.cpu import CpuBackend
+        from tpstui.sources.telemetry.cpu import CpuBackend
 
         return CpuBackend()
-    from tpstui.telemetry.nvml import NvmlBackend
-    from tpstui.telemetry.process import ProcessBackend
+    from tpstui.sources.telemetry.nvml import NvmlBackend
+    from tpstui.sources.telemetry.process import ProcessBackend
 
     use_fake_nvml(kind)
     return ProcessBackend("nvml", None, "auto") if child else NvmlBackend()
@@ -82,15 +82,16 @@ def part_one(seconds: float) -> None:
 
 
 def part_two(pairs: int, tokens: int, hz: float, child: bool) -> None:
-    from tpstui.live import LiveSession
     from tpstui.settings import RunSettings
+    from tpstui.sources.generation.engine import TransformersEngine
+    from tpstui.sources.live import LiveSession
+    from tpstui.sources.telemetry.select import TelemetryOptions
 
     use_fake_nvml("nvml_steady.txt")
     settings = RunSettings(device="cpu", max_new_tokens=tokens, ignore_eos=True, runs=1, warmup=0)
-    live = LiveSession(settings, "none", hz)
-    live.begin()
-    live.load()
-    engine = live.start_engine()
+    live = LiveSession(TransformersEngine(settings), TelemetryOptions(backend="none", sample_hz=hz))
+    live.open()
+    engine = live.engine
     finished: list[int] = []
     live.bus.subscribe(lambda e: finished.append(e.run) if isinstance(e, RunFinished) else None)
 

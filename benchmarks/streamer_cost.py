@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from tpstui.generation.loader import load_model
-from tpstui.generation.prompts import FILLER
-from tpstui.generation.streamer import IncrementalDetokenizer, TimingStreamer
 from tpstui.settings import RunSettings
+from tpstui.sources.generation.loader import load_model
+from tpstui.sources.generation.prompts import FILLER
+from tpstui.sources.generation.streamer import IncrementalDetokenizer, TimingStreamer
 
 
 def token_stream(tokenizer: object, count: int) -> list[torch.Tensor]:

@@ -25,9 +25,9 @@ from typing import Any
 
 from textual.screen import Screen
 
+from tpstui.sources.scripted import SyntheticSource
 from tpstui.ui import format as fmt
 from tpstui.ui.app import TpsApp
-from tpstui.ui.testing import SyntheticSource
 
 WARMUP_S = 1.0
 RENDER_SECONDS: list[float] = []

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tpstui.events import Event, EventBus
-from tpstui.session import Session
 from tpstui.settings import RunSettings
+from tpstui.state.session import Session
+from tpstui.stream.events import Event, EventBus
 
 TINY_CORPUS = (
     "the quick brown fox jumps over the lazy dog while the gpu grows hot and its clocks fall "
@@ -58,7 +58,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_loaded(tiny_model_dir: Path) -> Any:
-    from tpstui.generation.loader import load_model
+    from tpstui.sources.generation.loader import load_model
 
     return load_model(RunSettings(model=str(tiny_model_dir), device="cpu"))
 
@@ -66,7 +66,7 @@ def tiny_loaded(tiny_model_dir: Path) -> Any:
 @pytest.fixture(scope="session")
 def embedded_loaded() -> Any:
     """The embedded SmolLM2 (converted into the user cache on first use, ~40 s; then ~3 s)."""
-    from tpstui.generation.loader import load_model
+    from tpstui.sources.generation.loader import load_model
 
     return load_model(RunSettings(device="cpu"))
 

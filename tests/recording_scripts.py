@@ -16,7 +16,7 @@ with an energy counter rising 5 J per sample; a thermal throttle from 1,150 to 1
 
 from __future__ import annotations
 
-from tpstui.events import (
+from tpstui.stream.events import (
     Event,
     ModelLoaded,
     RunFinished,

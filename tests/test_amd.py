@@ -17,11 +17,11 @@ import pytest
 from tests.conftest import Collector
 from tests.fakes.build import amdsmi_symbols, amdsmi_wrapper_path
 from tests.fakes.env import FakeGpus
-from tpstui.events import BackendFailed, TelemetrySample, ThrottleChanged
-from tpstui.telemetry.amd import AmdBackend, AmdReader
-from tpstui.telemetry.amd_device import decode_indep_throttle
-from tpstui.telemetry.base import BackendUnavailable
-from tpstui.telemetry.sampler import Sampler
+from tpstui.sources.telemetry.amd import AmdBackend, AmdReader
+from tpstui.sources.telemetry.amd_device import decode_indep_throttle
+from tpstui.sources.telemetry.base import BackendUnavailable
+from tpstui.sources.telemetry.sampler import Sampler
+from tpstui.stream.events import BackendFailed, TelemetrySample, ThrottleChanged
 
 
 @pytest.fixture

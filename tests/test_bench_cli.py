@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tpstui import metrics
+from tpstui.state import metrics
 
 
 def tpstui(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:

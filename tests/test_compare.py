@@ -9,8 +9,8 @@ import pytest
 
 from tests.recording_scripts import scripted_events
 from tpstui.cli import main
-from tpstui.recording import Recorder, read_recording
-from tpstui.recording.compare import compare, comparison_text
+from tpstui.reports.compare import compare, comparison_text
+from tpstui.stream.recording import Recorder, read_recording
 
 
 def write(path: Path, events: list[object]) -> Path:

@@ -8,9 +8,9 @@ from pathlib import Path
 from textual.widgets import DataTable
 
 from tests.recording_scripts import scripted_events
-from tpstui.recording import Recorder, read_recording
-from tpstui.recording.compare import compare, table_cells
-from tpstui.ui.compare_screen import CompareApp, CompareScreen
+from tpstui.reports.compare import compare, table_cells
+from tpstui.stream.recording import Recorder, read_recording
+from tpstui.ui.screens.compare import CompareApp, CompareScreen
 
 
 def test_compare_screen_shows_the_table(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import Collector
-from tpstui.events import RunFinished, RunStarted, Tokens
-from tpstui.generation.engine import Engine
-from tpstui.generation.prompts import build_prompt
 from tpstui.settings import RunSettings
+from tpstui.sources.generation.prompts import build_prompt
+from tpstui.sources.generation.runner import GenerationRunner
+from tpstui.stream.events import RunFinished, RunStarted, Tokens
 
 
 class ForceTokenAt:
@@ -30,7 +30,7 @@ class ForceTokenAt:
 def run_engine(loaded: Any, settings: RunSettings, processors: list[Any] = ()) -> Collector:  # type: ignore[assignment]
     collector = Collector()
     prompt = build_prompt(loaded.tokenizer, settings, loaded.context_length)
-    engine = Engine(loaded, prompt, settings, collector.bus, processors)
+    engine = GenerationRunner(loaded, prompt, settings, collector.bus, processors)
     engine.start()
     engine.request_runs(settings.runs, settings.warmup)
     assert engine.wait_idle(120)
@@ -94,7 +94,7 @@ def test_stop_ends_the_current_run_and_drops_queued_ones(tiny_loaded: Any, tiny_
                 engine.stop()
             return scores
 
-    engine = Engine(tiny_loaded, prompt, settings, collector.bus, [StopAfter()])
+    engine = GenerationRunner(tiny_loaded, prompt, settings, collector.bus, [StopAfter()])
     engine.start()
     engine.request_runs(5, 0)
     assert engine.wait_idle(60)

@@ -10,10 +10,10 @@ import pytest
 
 from tests.recording_scripts import T0, scripted_events
 from tpstui.cli import main
-from tpstui.recording import Recorder, read_recording
-from tpstui.recording.export import export_report
-from tpstui.report import CSV_COLUMNS, build_report
-from tpstui.session import Session
+from tpstui.reports.bench import CSV_COLUMNS, build_report
+from tpstui.reports.export import export_report
+from tpstui.state.session import Session
+from tpstui.stream.recording import Recorder, read_recording
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +75,7 @@ def test_json_has_the_bench_fields_and_the_tables(recorded: Path, tmp_path: Path
     out = tmp_path / "export.json"
     assert main(["export", str(recorded), "--json", str(out)]) == 0
     data = json.loads(out.read_text())
-    session = Session()
-    for event in scripted_events():
-        session.apply(event)
+    session = Session.from_events(scripted_events())
     bench_keys = set(build_report(session, {}, {"interrupted": False, "load_seconds": 0.05}))
     assert bench_keys | {"recording", "tokens", "telemetry_samples"} == set(data)
     assert data["settings"]["max_new_tokens"] == 5
@@ -97,7 +95,7 @@ def test_json_has_the_bench_fields_and_the_tables(recorded: Path, tmp_path: Path
 def test_export_report_equals_build_report_of_the_replayed_session(recorded: Path) -> None:
     recording = read_recording(recorded)
     report = export_report(recording)
-    expected = build_report(recording.session(), dict(scripted_events()[0].settings))  # type: ignore[union-attr]
+    expected = build_report(Session.from_events(recording.events), dict(scripted_events()[0].settings))  # type: ignore[union-attr]
     assert {k: v for k, v in report.items() if k in expected} == expected
 
 

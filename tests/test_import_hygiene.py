@@ -27,11 +27,13 @@ def imported_after(modules: list[str]) -> set[str]:
 
 def test_core_does_not_import_textual() -> None:
     modules = core_modules()
-    assert "tpstui.metrics" in modules and "tpstui.generation.engine" in modules
+    assert "tpstui.state.metrics" in modules and "tpstui.sources.generation.engine" in modules
     loaded = imported_after(modules)
     assert not any(name == "textual" or name.startswith("textual.") for name in loaded)
 
 
 def test_core_and_cli_do_not_import_torch_up_front() -> None:
-    loaded = imported_after(["tpstui.cli", "tpstui.metrics", "tpstui.session", "tpstui.live", "tpstui.report"])
+    modules = ["tpstui.cli", "tpstui.state.metrics", "tpstui.state.session", "tpstui.sources.live"]
+    modules.append("tpstui.reports.bench")
+    loaded = imported_after(modules)
     assert "torch" not in loaded and "transformers" not in loaded

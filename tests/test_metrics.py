@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tpstui import metrics
+from tpstui.state import metrics
 
 MS = 1_000_000  # ns
 

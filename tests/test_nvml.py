@@ -17,13 +17,13 @@ import pytest
 from tests.conftest import Collector
 from tests.fakes.env import FakeGpus
 from tpstui.errors import UserError
-from tpstui.events import BackendFailed, TelemetrySample, ThrottleChanged
-from tpstui.telemetry.base import BackendUnavailable
-from tpstui.telemetry.fields import REASONS, field, reason_description
-from tpstui.telemetry.nvml import CLOCK_EVENT_REASONS, NvmlBackend, decode_reasons, peak_bandwidth_gbs
-from tpstui.telemetry.process import ProcessBackend
-from tpstui.telemetry.sampler import Sampler
-from tpstui.telemetry.select import TelemetryOptions, open_backend
+from tpstui.sources.telemetry.base import BackendUnavailable
+from tpstui.sources.telemetry.nvml import CLOCK_EVENT_REASONS, NvmlBackend, decode_reasons, peak_bandwidth_gbs
+from tpstui.sources.telemetry.process import ProcessBackend
+from tpstui.sources.telemetry.sampler import Sampler
+from tpstui.sources.telemetry.select import TelemetryOptions, open_backend
+from tpstui.stream.events import BackendFailed, TelemetrySample, ThrottleChanged
+from tpstui.stream.fields import REASONS, field, reason_description
 
 THERMAL = {"HwSlowdown", "SwThermalSlowdown", "HwThermalSlowdown"}
 
@@ -259,7 +259,7 @@ def test_decoded_reason_names() -> None:
 
 OLD_DRIVER_PROBE = """
 import json, time, pynvml
-from tpstui.telemetry.nvml import NvmlBackend
+from tpstui.sources.telemetry.nvml import NvmlBackend
 backend = NvmlBackend()
 info = backend.devices()[0]
 reading = backend.sample()[0]

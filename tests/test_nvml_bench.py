@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from tests.fakes.env import FakeGpus, nvml_caller_tids, reset_nvml_callers
-from tpstui.live import LiveSession
-from tpstui.report import build_report
+from tpstui.reports.bench import build_report
 from tpstui.settings import RunSettings
-from tpstui.telemetry.select import TelemetryOptions
+from tpstui.sources.generation.engine import TransformersEngine
+from tpstui.sources.live import LiveSession
+from tpstui.sources.telemetry.select import TelemetryOptions
 
 
 class RecordThread:
@@ -42,13 +43,12 @@ def test_no_nvml_call_on_the_generation_thread(
     settings = RunSettings(
         model=str(tiny_model_dir), device="cpu", max_new_tokens=12, ignore_eos=True, runs=1, warmup=0
     )
-    live = LiveSession(settings, "nvml", 50.0, telemetry_options=TelemetryOptions(peak_bw_gbs=10.0))
     recorder = RecordThread()
+    telemetry = TelemetryOptions(backend="nvml", sample_hz=50.0, peak_bw_gbs=10.0)
+    live = LiveSession(TransformersEngine(settings, [recorder]), telemetry)
     try:
-        live.begin()
-        live.start_telemetry()
-        live.load()
-        engine = live.start_engine([recorder])
+        live.open()
+        engine = live.engine
         engine.request_runs(1, 0)
         assert engine.wait_idle(60)
     finally:

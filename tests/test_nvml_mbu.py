@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tpstui import metrics
 from tpstui.errors import UserError
-from tpstui.events import ModelLoaded, TelemetrySample
-from tpstui.mbu import cached_cpu_bandwidth, cpu_peak_bandwidth, mbu_for_run, peak_for_run
-from tpstui.telemetry.gpus import parse_gpu_list, select_gpus, visible_gpus
-from tpstui.telemetry.select import TelemetryOptions, open_backend
-from tpstui.telemetry.summary import energy_joules, summarize_run_telemetry
+from tpstui.sources.telemetry.bandwidth import cached_cpu_bandwidth, cpu_peak_bandwidth
+from tpstui.sources.telemetry.gpus import parse_gpu_list, select_gpus, visible_gpus
+from tpstui.sources.telemetry.select import TelemetryOptions, open_backend
+from tpstui.state import metrics
+from tpstui.state.mbu import mbu_for_run, peak_for_run
+from tpstui.state.telemetry import energy_joules, summarize_run_telemetry
+from tpstui.stream.events import ModelLoaded, TelemetrySample
 
 UUIDS = ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
 

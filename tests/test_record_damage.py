@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from tests.recording_scripts import scripted_events
-from tpstui.events import Tokens
-from tpstui.recording import Recorder, RecordingError, read_recording, read_recording_bytes
-from tpstui.replay import ReplaySource
+from tpstui.sources.replay import ReplaySource
+from tpstui.stream.events import Tokens
+from tpstui.stream.recording import Recorder, RecordingError, read_recording, read_recording_bytes
 
 CHILD = textwrap.dedent(
     """
     import sys, time
-    from tpstui.events import EventBus, RunStarted, SessionStarted, Tokens
-    from tpstui.recording import Recorder
+    from tpstui.stream.events import EventBus, RunStarted, SessionStarted, Tokens
+    from tpstui.stream.recording import Recorder
 
     bus = EventBus()
     bus.subscribe(Recorder(sys.argv[1]))

@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.recording_scripts import scripted_events
-from tpstui.events import SCHEMA_VERSION
-from tpstui.recording import Recorder, RecordingError, read_recording_bytes
-from tpstui.recording.format import FORMAT_NAME, event_types
-from tpstui.replay import ReplaySource
-from tpstui.report import build_report
+from tpstui.reports.bench import build_report
+from tpstui.sources.replay import ReplaySource
+from tpstui.state.session import Session
+from tpstui.stream.events import SCHEMA_VERSION
+from tpstui.stream.recording import Recorder, RecordingError, read_recording_bytes
+from tpstui.stream.recording.format import FORMAT_NAME, event_types
 
 _VALID: dict[str, bytes] = {}
 
@@ -43,7 +44,7 @@ def _check(data: bytes) -> None:
         return
     allowed = event_types()
     assert all(type(e) in allowed for e in recording.events)
-    build_report(recording.session(), {})
+    build_report(Session.from_events(recording.events), {})
     replay = ReplaySource(recording, paused=True)  # odd but valid events must replay too
     for control in (replay.step, replay.seek_next_throttle, replay.jump_to_end, lambda: replay.seek(0)):
         control()

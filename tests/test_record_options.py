@@ -10,7 +10,8 @@ import pytest
 
 from tpstui.commands.options import add_record_options, record_path_from_args
 from tpstui.errors import UserError
-from tpstui.recording import SUFFIX, default_recordings_dir, new_recording_path, read_recording
+from tpstui.paths import default_recordings_dir
+from tpstui.stream.recording import SUFFIX, new_recording_path, read_recording
 
 
 def parse(by_default: bool, *argv: str) -> argparse.Namespace:
@@ -49,13 +50,15 @@ def test_new_names_never_collide(tmp_path: Path) -> None:
 
 
 def test_the_live_app_says_where_it_records(tmp_path: Path, tiny_model_dir: Path) -> None:
-    from tpstui.live_source import LiveSource
     from tpstui.settings import RunSettings
+    from tpstui.sources.generation.engine import TransformersEngine
+    from tpstui.sources.live import LiveSession
+    from tpstui.sources.telemetry.select import TelemetryOptions
     from tpstui.ui.app import TpsApp
 
     settings = RunSettings(model=str(tiny_model_dir), device="cpu", max_new_tokens=4, runs=1, warmup=0)
     path = tmp_path / "live.jsonl.zst"
-    source = LiveSource(settings, "none", record=path)
+    source = LiveSession(TransformersEngine(settings), TelemetryOptions(backend="none"), record=path)
     app = TpsApp(source)
 
     async def run() -> None:

@@ -15,12 +15,12 @@ import zstandard
 
 from tests.recording_scripts import T0, scripted_events
 from tpstui.errors import UserError
-from tpstui.events import SCHEMA_VERSION, EventBus, SessionStarted, TelemetrySample, Tokens
-from tpstui.recording import Recorder, read_recording, read_recording_bytes
-from tpstui.recording.format import FORMAT_NAME
-from tpstui.replay import ReplaySource
-from tpstui.report import build_report
-from tpstui.session import Session
+from tpstui.reports.bench import build_report
+from tpstui.sources.replay import ReplaySource
+from tpstui.state.session import Session
+from tpstui.stream.events import SCHEMA_VERSION, EventBus, SessionStarted, TelemetrySample, Tokens
+from tpstui.stream.recording import Recorder, read_recording, read_recording_bytes
+from tpstui.stream.recording.format import FORMAT_NAME
 
 
 def record(path: Path, events: list[Any], **kwargs: Any) -> Path:
@@ -159,20 +159,20 @@ def test_newer_minor_schema_is_read_and_unknown_events_skipped(tmp_path: Path) -
 
 def test_live_session_recorded_then_replayed_ends_with_the_same_report(tmp_path: Path, tiny_model_dir: Path) -> None:
     """The app's code path: a Session fed by ReplaySource to the end equals the live Session."""
-    from tpstui.live import LiveSession
     from tpstui.settings import RunSettings
+    from tpstui.sources.generation.engine import TransformersEngine
+    from tpstui.sources.live import LiveSession
+    from tpstui.sources.telemetry.select import TelemetryOptions
 
     settings = RunSettings(
         model=str(tiny_model_dir), device="cpu", prompt_tokens=8, chat_template="off",
         max_new_tokens=6, ignore_eos=True, runs=2, warmup=1,
     )  # fmt: skip
     path = tmp_path / "live.jsonl.zst"
-    live = LiveSession(settings, telemetry="cpu", sample_hz=50, record=path)
+    live = LiveSession(TransformersEngine(settings), TelemetryOptions(backend="cpu", sample_hz=50), record=path)
     try:
-        live.begin()
-        live.start_telemetry()
-        live.load()
-        engine = live.start_engine()
+        live.open()
+        engine = live.engine
         engine.request_runs(settings.runs, settings.warmup)
         assert engine.wait_idle(120)
     finally:
@@ -188,9 +188,7 @@ def test_live_session_recorded_then_replayed_ends_with_the_same_report(tmp_path:
     assert [r["new_tokens"] for r in replay_report["runs"]] == [6, 6, 6]
     assert replay.session.samples("cpu") == live.session.samples("cpu") != []  # sampled while loading, at least
     assert replay.session.total_tokens == live.session.total_tokens
-    fresh = Session()
-    for event in replay.recording.events:
-        fresh.apply(event)
+    fresh = Session.from_events(replay.recording.events)
     assert build_report(fresh, {}) == build_report(live.session, {})
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.recording_scripts import MS, T0, scripted_events
-from tpstui.recording import Recorder, Recording, read_recording
-from tpstui.replay import ReplaySource
-from tpstui.report import build_report
-from tpstui.session import Session
-from tpstui.sources import ReplayControls, SessionSource
+from tpstui.reports.bench import build_report
+from tpstui.sources.base import ReplayControls, SessionSource
+from tpstui.sources.replay import ReplaySource
+from tpstui.state.session import Session
+from tpstui.stream.recording import Recorder, Recording, read_recording
 
 
 class FakeClock:
@@ -142,7 +142,7 @@ def test_seek_next_throttle_and_jump_to_end(recording: Recording) -> None:
     source.jump_to_end()
     source.pump()
     assert source.at_end
-    assert build_report(source.session, {}) == build_report(recording.session(), {})
+    assert build_report(source.session, {}) == build_report(Session.from_events(recording.events), {})
 
 
 def test_resume_at_the_end_plays_again(recording: Recording) -> None:
@@ -176,12 +176,12 @@ def test_thread_plays_to_the_end(recording: Recording, tmp_path: Path) -> None:
     finally:
         source.close()
     assert source.at_end
-    assert summary(source.session) == summary(recording.session())
+    assert summary(source.session) == summary(Session.from_events(recording.events))
 
 
 def test_publish_order_is_kept_when_timestamps_are_not_monotonic() -> None:
     """A sample stamped before a token but published after it appears with it, never before it."""
-    from tpstui.events import RunStarted, SessionStarted, TelemetrySample, Tokens
+    from tpstui.stream.events import RunStarted, SessionStarted, TelemetrySample, Tokens
 
     events = [
         SessionStarted(T0, 0.0),
@@ -190,7 +190,7 @@ def test_publish_order_is_kept_when_timestamps_are_not_monotonic() -> None:
         TelemetrySample(T0 + 20 * MS, "cpu", {"util_pct": 5.0}),  # stamped mid-read, published later
         Tokens(T0 + 40 * MS, 0, [2], 1, 1, "b"),
     ]
-    from tpstui.recording.format import Header
+    from tpstui.stream.recording.format import Header
 
     source, _ = make(Recording("mem", Header("tpstui-recording", "1.0", 0.0), events), paused=True)  # type: ignore[arg-type]
     source.seek(25 * MS)

@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 from tests.recording_scripts import MS, scripted_events
-from tpstui import metrics
-from tpstui.recording import Recorder, read_recording
-from tpstui.replay import ReplaySource
+from tpstui.sources.replay import ReplaySource
+from tpstui.state import metrics
+from tpstui.stream.recording import Recorder, read_recording
 from tpstui.ui import format as fmt
 from tpstui.ui.app import TpsApp
 

@@ -13,7 +13,7 @@ import zstandard
 
 from tests.recording_scripts import scripted_events
 from tpstui.cli import main
-from tpstui.recording import Recorder
+from tpstui.stream.recording import Recorder
 
 
 def tpstui(*args: str) -> subprocess.CompletedProcess[str]:

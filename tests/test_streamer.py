@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from tpstui.generation.streamer import END, IncrementalDetokenizer, RawPut, TimingStreamer
+from tpstui.sources.generation.streamer import END, IncrementalDetokenizer, RawPut, TimingStreamer
 
 
 def test_first_put_is_the_prompt_and_is_skipped() -> None:

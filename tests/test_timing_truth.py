@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from tpstui.events import RunFinished, RunStarted
-from tpstui.generation.engine import Engine
-from tpstui.generation.prompts import build_prompt
 from tpstui.settings import RunSettings
+from tpstui.sources.generation.prompts import build_prompt
+from tpstui.sources.generation.runner import GenerationRunner
+from tpstui.stream.events import RunFinished, RunStarted
 
 DELAY_S = 0.200
 TOKENS = 21
@@ -76,7 +76,7 @@ def _measure(tiny_loaded: Any, tiny_model_dir: Any, collector: Any, processors: 
     )
     prompt = build_prompt(tiny_loaded.tokenizer, settings, tiny_loaded.context_length)
     assert len(prompt.ids) == 16
-    engine = Engine(tiny_loaded, prompt, settings, collector.bus, processors)
+    engine = GenerationRunner(tiny_loaded, prompt, settings, collector.bus, processors)
     engine.start()
     engine.request_runs(settings.runs, settings.warmup)
     assert engine.wait_idle(120)

@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
-from tpstui import metrics
-from tpstui.events import Event, LoadProgress, RunFailed, SessionStarted
-from tpstui.session import Session
+from tpstui.sources.base import Unrecorded
+from tpstui.sources.scripted import NS, T0_NS, Script, ScriptedSource, SyntheticSource, scripted_events
+from tpstui.state import metrics
+from tpstui.state.session import Session
+from tpstui.stream.events import Event, LoadProgress, RunFailed, SessionStarted
 from tpstui.ui import format as fmt
 from tpstui.ui.app import TpsApp, run_app
 from tpstui.ui.screens.help import HelpScreen
-from tpstui.ui.testing import NS, T0_NS, Script, ScriptedSource, SyntheticSource, scripted_events
 from tpstui.ui.widgets.stats import across_latency, across_rate
 
 
@@ -184,7 +185,7 @@ def test_run_app_closes_the_source_and_returns_the_exit_code() -> None:
     assert source.started and source.closed
 
 
-class ScriptedReplay:
+class ScriptedReplay(Unrecorded):
     """A real replay-like source: seeking backwards swaps in a fresh session (as replays do)."""
 
     kind = "replay"
@@ -288,7 +289,7 @@ async def test_stats_count_every_token_of_a_fast_synthetic_source() -> None:
 
 def test_the_ui_path_does_not_import_torch() -> None:
     code = (
-        "import sys, tpstui.ui.app, tpstui.live_source, tpstui.commands.run;"
+        "import sys, tpstui.ui.app, tpstui.sources.live, tpstui.commands.run;"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -315,8 +316,8 @@ def test_bad_run_options_are_one_line_errors(args: list[str], message: str) -> N
 
 @run_async
 async def test_throttle_rows_equal_the_summary_module() -> None:
-    """Time throttled and TPS while throttled versus not, as tpstui.telemetry.summary computes them."""
-    from tpstui.telemetry.summary import throttle_seconds, throttled_intervals, tps_split
+    """Time throttled and TPS while throttled versus not, as tpstui.state.telemetry computes them."""
+    from tpstui.state.throttle import throttle_seconds, throttled_intervals, tps_split
     from tpstui.ui.widgets.stats import split_rates, throttled_time
 
     events = scripted_events()

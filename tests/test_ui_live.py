@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
-from tpstui import metrics
-from tpstui.live_source import LiveSource
 from tpstui.settings import RunSettings
+from tpstui.sources.generation.engine import TransformersEngine
+from tpstui.sources.live import LiveSession
+from tpstui.sources.telemetry.select import TelemetryOptions
+from tpstui.state import metrics
 from tpstui.ui import format as fmt
 from tpstui.ui.app import TpsApp
 
@@ -19,7 +21,7 @@ TOKENS = 6
 
 def test_app_runs_the_embedded_model_for_a_few_tokens() -> None:
     settings = RunSettings(max_new_tokens=TOKENS, ignore_eos=True, runs=1, warmup=0, device="cpu")
-    source = LiveSource(settings, telemetry="cpu", sample_hz=10)
+    source = LiveSession(TransformersEngine(settings), TelemetryOptions(backend="cpu", sample_hz=10))
     app = TpsApp(source, exit_when_done=True)
     stages: list[str] = []
 

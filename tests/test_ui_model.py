@@ -1,4 +1,4 @@
-"""The live app's incremental view model and timeline agree with tpstui.metrics; themes are data."""
+"""The live app's incremental view model and timeline agree with tpstui.state.metrics; themes are data."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tpstui import metrics
-from tpstui.events import Tokens
-from tpstui.session import Session
+from tpstui.sources.scripted import NS, T0_NS, Script, scripted_events
+from tpstui.state import metrics
+from tpstui.state.session import Session
+from tpstui.stream.events import Tokens
 from tpstui.ui.model import ViewModel, compute_full
-from tpstui.ui.testing import NS, T0_NS, Script, scripted_events
 from tpstui.ui.timeline import Timeline, nice_span_ns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +70,7 @@ def test_nice_span_grows_in_steps() -> None:
 def _feed(session: Session, model: ViewModel, events: list, chunks: int) -> None:
     bounds = np.linspace(0, len(events), chunks + 1).astype(int)
     for lo, hi in itertools.pairwise(bounds):
-        for event in events[lo:hi]:
-            session.apply(event)
+        session.apply_all(events[lo:hi])
         now = events[hi - 1].t_ns if hi else T0_NS
         model.update(session, now)
         current = model.current
@@ -102,21 +101,17 @@ def test_view_model_incremental_numbers_equal_full_metrics() -> None:
 
 def test_view_model_resets_when_the_source_swaps_its_session() -> None:
     events = scripted_events(Script(runs=1, warmup=0, tokens=10, gpu=False))
-    first, model = Session(), ViewModel()
-    for event in events:
-        first.apply(event)
+    first, model = Session.from_events(events), ViewModel()
     model.update(first, events[-1].t_ns)
     assert model.current is not None and model.current.tail.n == 10
-    second = Session()
-    for event in events[: len(events) // 2]:
-        second.apply(event)
+    second = Session.from_events(events[: len(events) // 2])
     model.update(second, events[len(events) // 2].t_ns)
     assert model.current is None or model.current.tail.n < 10
     assert model.session is second
 
 
 def test_large_runs_compute_full_statistics_in_the_background_path() -> None:
-    from tpstui.events import RunFinished, RunStarted
+    from tpstui.stream.events import RunFinished, RunStarted
     from tpstui.ui.model import SYNC_FULL_LIMIT
 
     session, model = Session(), ViewModel()

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tpstui.events import ThrottleChanged
+from tpstui.sources.scripted import NS, ScriptedSource, scripted_events
+from tpstui.stream.events import ThrottleChanged
 from tpstui.ui.app import TpsApp
-from tpstui.ui.testing import NS, ScriptedSource, scripted_events
 
 
 def frozen_app(theme: str) -> TpsApp:

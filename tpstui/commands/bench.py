@@ -12,14 +12,13 @@ from tpstui.commands.options import (
     add_run_options,
     record_path_from_args,
     settings_from_args,
-    telemetry_from_args,
     telemetry_options_from_args,
 )
 from tpstui.errors import EXIT_INTERRUPTED, UserError
-from tpstui.events import Event, RunFailed, RunFinished, RunStarted
+from tpstui.stream.events import Event, RunFailed, RunFinished, RunStarted
 
 if TYPE_CHECKING:
-    from tpstui.live import LiveSession
+    from tpstui.sources.live import LiveSession
 
 __all__ = ["add_parser", "run_bench"]
 
@@ -77,35 +76,28 @@ class _Progress:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from tpstui.live import LiveSession
-    from tpstui.report import build_report, table_text, write_report
+    from tpstui.reports.bench import build_report, table_text, write_report
+    from tpstui.sources.generation.engine import TransformersEngine
+    from tpstui.sources.live import LiveSession
 
     settings = settings_from_args(args)
-    telemetry, hz = telemetry_from_args(args)
+    telemetry = telemetry_options_from_args(args)
     _check_output_paths(args.json, args.csv)
-    live = LiveSession(
-        settings,
-        telemetry,
-        hz,
-        record=record_path_from_args(args, by_default=False),
-        telemetry_options=telemetry_options_from_args(args),
-    )
+    live = LiveSession(TransformersEngine(settings), telemetry, record=record_path_from_args(args, by_default=False))
     progress = _Progress(sys.stderr, settings.runs, settings.warmup, args.quiet)
     live.bus.subscribe(progress.on_event)
     interrupted = False
     try:
-        live.begin()
-        live.start_telemetry()
-        for note in live.telemetry_notes:
-            progress.stage(0.0, f"telemetry: skipped {note}")
-        loaded = live.load(progress.stage)
+        model = live.open(progress.stage)
+        for note in live.notes:
+            progress.stage(1.0, f"telemetry: skipped {note}")
         progress.stage(
             1.0,
-            f"loaded {loaded.source.name} in {loaded.load_seconds:.1f} s"
-            + (" (from the conversion cache)" if loaded.cached else ""),
+            f"loaded {model.name} in {model.load_seconds:.1f} s"
+            + (" (from the conversion cache)" if model.cached else ""),
         )
-        engine = live.start_engine()
-        engine.request_runs(settings.runs, settings.warmup)
+        live.request_planned_runs()
+        engine = live.engine
         try:
             while not engine.wait_idle(0.2):
                 pass
@@ -122,7 +114,7 @@ def run_bench(args: argparse.Namespace) -> int:
     report = build_report(
         live.session,
         live.recorded_settings(),
-        {"interrupted": interrupted, "load_seconds": live.loaded.load_seconds if live.loaded else None},
+        {"interrupted": interrupted, "load_seconds": live.model.load_seconds if live.model else None},
     )
     write_report(report, args.json, args.csv)
     print(table_text(report))

@@ -27,8 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_compare(args: argparse.Namespace) -> int:
     from tpstui.commands.replay import print_warnings
-    from tpstui.recording import read_recording
-    from tpstui.recording.compare import compare, comparison_text
+    from tpstui.reports.compare import compare, comparison_text
+    from tpstui.stream.recording import read_recording
 
     if len(args.files) < 2:
         raise UserError("compare needs at least two recordings.")
@@ -48,7 +48,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.app:
         import sys
 
-        from tpstui.ui.compare_screen import run_compare_app
+        from tpstui.ui.screens.compare import run_compare_app
 
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise UserError("tpstui compare --app needs a terminal; without --app it prints the table.")

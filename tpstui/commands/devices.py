@@ -31,8 +31,6 @@ GPU_METRICS = (
 )
 """What a GPU can report, in display order; "reasons" are the decoded throttle reasons."""
 
-BACKEND_TITLES = {"nvml": "NVML (NVIDIA)", "amd": "AMD SMI", "cpu": "CPU (psutil)"}
-
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -49,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _label(key: str) -> str:
-    from tpstui.telemetry.fields import field
+    from tpstui.stream.fields import field
 
     if key == "reasons":
         return "throttle reasons"
@@ -59,7 +57,7 @@ def _label(key: str) -> str:
 
 def _ordered(keys: list[str]) -> list[str]:
     """Keys in the vocabulary's order (telemetry.fields), throttle reasons last."""
-    from tpstui.telemetry.fields import FIELDS
+    from tpstui.stream.fields import FIELDS
 
     order = {key: i for i, key in enumerate([*FIELDS, "reasons"])}
     return sorted(keys, key=lambda k: (order.get(k, len(order)), k))
@@ -67,14 +65,14 @@ def _ordered(keys: list[str]) -> list[str]:
 
 def collect_devices(probe_bandwidth: bool = False) -> dict[str, Any]:
     """Try every backend (not just the first that works, as ``--telemetry auto`` does)."""
-    from tpstui.mbu import cached_cpu_bandwidth, cpu_peak_bandwidth
-    from tpstui.telemetry.base import BackendUnavailable
-    from tpstui.telemetry.select import OPENERS, TelemetryOptions
+    from tpstui.sources.telemetry.bandwidth import cached_cpu_bandwidth, cpu_peak_bandwidth
+    from tpstui.sources.telemetry.base import BackendUnavailable
+    from tpstui.sources.telemetry.select import BACKENDS, TelemetryOptions
 
     result: dict[str, Any] = {}
-    for name, opener in OPENERS.items():
+    for name, entry in BACKENDS.items():
         try:
-            backend = opener(TelemetryOptions(gpus=()))
+            backend = entry.open(TelemetryOptions(gpus=()))
         except BackendUnavailable as error:
             result[name] = {"available": False, "reason": str(error), "devices": []}
             continue
@@ -85,26 +83,30 @@ def collect_devices(probe_bandwidth: bool = False) -> dict[str, Any]:
         devices = []
         for info in infos:
             supported = _ordered([k for k in info.supported if not k.startswith("core")])
-            entry: dict[str, Any] = {
+            device_entry: dict[str, Any] = {
                 "device": info.device,
                 "name": info.name,
                 "details": dict(info.details),
                 "supported": supported,
             }
-            if name != "cpu":
-                entry["not_supported"] = [k for k in GPU_METRICS if k not in info.supported]
+            if entry.gpu:
+                device_entry["not_supported"] = [k for k in GPU_METRICS if k not in info.supported]
             else:
                 peak = cpu_peak_bandwidth(refresh=True) if probe_bandwidth else cached_cpu_bandwidth()
-                entry["details"]["memory bandwidth"] = f"{peak:.1f} GB/s (measured)" if peak else "not measured yet"
-            devices.append(entry)
+                device_entry["details"]["memory bandwidth"] = (
+                    f"{peak:.1f} GB/s (measured)" if peak else "not measured yet"
+                )
+            devices.append(device_entry)
         result[name] = {"available": True, "devices": devices}
     return result
 
 
 def _text(result: dict[str, Any]) -> str:
+    from tpstui.sources.telemetry.select import BACKENDS
+
     lines: list[str] = []
     for name, backend in result.items():
-        title = BACKEND_TITLES.get(name, name)
+        title = BACKENDS[name].title if name in BACKENDS else name
         if not backend["available"]:
             lines.append(f"{title}: not available ({backend['reason']})")
             continue

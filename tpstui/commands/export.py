@@ -26,8 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_export(args: argparse.Namespace) -> int:
     from tpstui.commands.replay import print_warnings
-    from tpstui.recording import read_recording
-    from tpstui.recording.export import export_report, write_csv_dir, write_json
+    from tpstui.reports.export import export_report, write_csv_dir, write_json
+    from tpstui.stream.recording import read_recording
 
     if not args.csv and not args.json:
         raise UserError("give --csv DIR and/or --json PATH (what to export to).")

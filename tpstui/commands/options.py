@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING
 from tpstui.settings import ATTN_IMPLEMENTATIONS, RunSettings
 
 if TYPE_CHECKING:
-    from tpstui.telemetry.select import TelemetryOptions
+    from tpstui.sources.telemetry.select import TelemetryOptions
 
 __all__ = [
     "add_record_options",
     "add_run_options",
     "record_path_from_args",
     "settings_from_args",
-    "telemetry_from_args",
     "telemetry_options_from_args",
 ]
 
@@ -118,30 +117,26 @@ def settings_from_args(args: argparse.Namespace, loop: bool = False) -> RunSetti
     )
 
 
-def telemetry_from_args(args: argparse.Namespace) -> tuple[str, float]:
-    """(backend name, sample rate), validated."""
+def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:
+    """``--telemetry``, ``--sample-hz``, ``--gpus`` and ``--peak-bw`` (plus ``--device``), validated."""
     from tpstui.errors import UserError
-    from tpstui.telemetry.sampler import MAX_HZ
-    from tpstui.telemetry.select import BACKEND_NAMES
+    from tpstui.sources.telemetry.gpus import parse_gpu_list
+    from tpstui.sources.telemetry.sampler import MAX_HZ
+    from tpstui.sources.telemetry.select import BACKEND_NAMES, TelemetryOptions
 
     if args.telemetry not in BACKEND_NAMES:
         raise UserError(f"unknown telemetry backend {args.telemetry!r}; use one of: {', '.join(BACKEND_NAMES)}.")
     if not 0 < args.sample_hz <= MAX_HZ:
         raise UserError(f"--sample-hz must be above 0 and at most {MAX_HZ:g} (got {args.sample_hz:g}).")
-    return args.telemetry, args.sample_hz
-
-
-def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:
-    """``--gpus`` and ``--peak-bw`` (plus ``--device``), validated, for ``LiveSession``."""
-    from tpstui.errors import UserError
-    from tpstui.telemetry.gpus import parse_gpu_list
-    from tpstui.telemetry.select import TelemetryOptions
-
     peak = getattr(args, "peak_bw", None)
     if peak is not None and not 0 < peak < 1e6:
         raise UserError(f"--peak-bw is in GB/s and must be above 0 (got {peak:g}).")
     return TelemetryOptions(
-        gpus=parse_gpu_list(getattr(args, "gpus", None)), device=getattr(args, "device", "auto"), peak_bw_gbs=peak
+        backend=args.telemetry,
+        sample_hz=args.sample_hz,
+        gpus=parse_gpu_list(getattr(args, "gpus", None)),
+        device=getattr(args, "device", "auto"),
+        peak_bw_gbs=peak,
     )
 
 
@@ -158,7 +153,7 @@ def record_path_from_args(args: argparse.Namespace, by_default: bool) -> Path | 
     """Where to record: ``--record FILE``, else a new file in the recordings directory when the
     command records by default (``tpstui run``) and ``--no-record`` was not given, else None."""
     from tpstui.errors import UserError
-    from tpstui.recording import new_recording_path
+    from tpstui.stream.recording import new_recording_path
 
     if getattr(args, "record", None):
         if getattr(args, "no_record", False):

@@ -12,7 +12,7 @@ __all__ = ["add_parser", "parse_speed", "parse_time", "print_warnings", "run_rep
 
 def parse_speed(text: str) -> float:
     """``4``, ``0.5``, ``4x`` or ``max``; an argparse error (exit 2) otherwise."""
-    from tpstui.replay import MAX_SPEED, MIN_SPEED
+    from tpstui.sources.replay import MAX_SPEED, MIN_SPEED
 
     if text.strip().lower() == "max":
         return MAX_SPEED
@@ -55,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def parse_time(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``1:30`` or ``1:02:03``; an argparse error otherwise."""
-    from tpstui.replay import parse_offset
+    from tpstui.sources.replay import parse_offset
 
     try:
         return parse_offset(text)
@@ -69,13 +69,13 @@ def print_warnings(warnings: list[str]) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from tpstui.replay import ReplaySource
+    from tpstui.sources.replay import ReplaySource
 
     source = ReplaySource.open(args.file, speed=args.speed, paused=args.paused)
     print_warnings(source.warnings)
     if args.summary:
-        from tpstui.recording.export import export_report
-        from tpstui.report import table_text
+        from tpstui.reports.bench import table_text
+        from tpstui.reports.export import export_report
 
         print(table_text(export_report(source.recording)))
         return 0

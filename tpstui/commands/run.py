@@ -15,7 +15,6 @@ from tpstui.commands.options import (
     add_run_options,
     record_path_from_args,
     settings_from_args,
-    telemetry_from_args,
     telemetry_options_from_args,
 )
 from tpstui.errors import UserError
@@ -47,10 +46,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from tpstui.live_source import LiveSource
+    from tpstui.sources.generation.engine import TransformersEngine
+    from tpstui.sources.live import LiveSession
 
     settings = settings_from_args(args, loop=args.loop)
-    telemetry, hz = telemetry_from_args(args)
+    telemetry = telemetry_options_from_args(args)
     if not 1 <= args.fps <= 60:
         raise UserError(f"--fps must be between 1 and 60 (got {args.fps:g}).")
     if not 0 < args.ui_cpu <= 100:
@@ -62,10 +62,10 @@ def run_live(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("tpstui run needs a terminal; for headless measurement use: tpstui bench")
     record = record_path_from_args(args, by_default=True)
-    source = LiveSource(settings, telemetry, hz, record=record, telemetry_options=telemetry_options_from_args(args))
+    source = LiveSession(TransformersEngine(settings), telemetry, record=record)
     code = run_app(source, theme=args.theme, fps=args.fps, cpu_budget=args.ui_cpu / 100)
-    if record is not None and source.live.recorder is not None:
-        from tpstui.recording import display_path
+    if record is not None and source.recording_path is not None:
+        from tpstui.stream.recording import display_path
 
         print(f"tpstui: recorded to {display_path(record)}", file=sys.stderr)
     if not source.join(0.1):

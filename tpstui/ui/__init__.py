@@ -1,7 +1,7 @@
 """The live app (Textual): the only package that imports textual.
 
 ``run_app(source, theme=..., fps=..., exit_when_done=..., cpu_budget=...) -> int`` runs the app
-on any ``tpstui.sources.SessionSource`` (live or replay). The pieces: ``app`` (the App and its
+on any ``tpstui.sources.base.SessionSource`` (live or replay). The pieces: ``app`` (the App and its
 frame), ``model`` and ``timeline`` (incremental state, no textual), ``widgets/``, ``screens/``,
 ``themes`` (theme files → Textual themes), ``budget`` (the UI's CPU budget) and ``testing``
 (scripted and synthetic sources with known timestamps).
@@ -15,7 +15,7 @@ __all__ = ["TpsApp", "run_app"]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the app lazily, so ``tpstui.ui.model`` / ``tpstui.ui.testing`` do not pull in textual."""
+    """Import the app lazily, so ``tpstui.ui.model`` / ``tpstui.sources.scripted`` do not pull in textual."""
     if name in __all__:
         from tpstui.ui import app
 

@@ -22,8 +22,8 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from tpstui.errors import UserError
-from tpstui.session import Session
-from tpstui.sources import LiveControls, ReplayControls, SessionSource
+from tpstui.sources.base import LiveControls, ReplayControls, SessionSource
+from tpstui.state.session import Session
 from tpstui.ui import format as fmt
 from tpstui.ui.budget import DEFAULT_FRACTION, CpuBudget
 from tpstui.ui.model import FullStats, ViewModel, compute_full
@@ -138,10 +138,8 @@ class TpsApp(ReplayKeys):
         self.stream = self.query_one(StreamText)
         self.stats = self.query_one(StatsPanel)
         self.telemetry = self.query_one(TelemetryPanel)
-        self.telemetry.notes = list(getattr(self.source, "notes", []))
-        recorder = getattr(getattr(self.source, "live", None), "recorder", None)
-        if recorder is not None:  # tpstui run records by default: say where
-            self.notify(f"recording to {recorder.path}", title="recording", timeout=8)
+        if self.source.recording_path is not None:  # tpstui run records by default: say where
+            self.notify(f"recording to {self.source.recording_path}", title="recording", timeout=8)
         self.frame_timer = self.set_interval(1 / self.fps, self.tick, name="frame")
         self.call_after_refresh(self.source.start)
 
@@ -197,7 +195,7 @@ class TpsApp(ReplayKeys):
         """Redraw the widgets that are due, most live first, while the CPU budget allows."""
         self._pending.update(name for name in WIDGET_HZ if self._due(name, force))
         current = self.model.current
-        generating = self.source.kind == "live" and current is not None and not current.tail.done
+        generating = isinstance(self.source, LiveControls) and current is not None and not current.tail.done
         if not generating:
             self.budget.reset()
         now = time.monotonic()
@@ -235,6 +233,7 @@ class TpsApp(ReplayKeys):
             self._full_stats(session)
             self.stats.show(model)
         elif name == "telemetry":
+            self.telemetry.notes = self.source.notes  # known once telemetry has started
             self.telemetry.show(model, session.active_reasons(), session.failures)
         self.budget.charge()
 
@@ -271,7 +270,7 @@ class TpsApp(ReplayKeys):
             return f"run {index}/{runs}" if runs and index <= runs else f"run {index}"
         if current.tail.error is not None:
             return "run failed"
-        if getattr(source, "busy", False):
+        if isinstance(source, LiveControls) and source.busy:
             return "next run"
         return "done · r runs again" if isinstance(source, LiveControls) else "done"
 
@@ -281,7 +280,8 @@ class TpsApp(ReplayKeys):
         if isinstance(self.source, ReplayControls):
             return self.source.position_ns >= self.source.duration_ns and session.ended is not None
         current = self.model.current
-        settled = current is not None and current.tail.done and not getattr(self.source, "busy", False)
+        busy = isinstance(self.source, LiveControls) and self.source.busy
+        settled = current is not None and current.tail.done and not busy
         self._idle_frames = self._idle_frames + 1 if settled else 0
         return self._idle_frames >= 3
 
@@ -327,10 +327,10 @@ class TpsApp(ReplayKeys):
         source = self.source
         if not isinstance(source, LiveControls):
             return
-        if getattr(source, "busy", False):
+        if source.busy:
             self.notify("a run is in progress: s stops it", timeout=2)
             return
-        if not getattr(source, "ready", True):
+        if not source.ready:
             self.notify("the model is not loaded yet", timeout=2)
             return
         source.rerun()

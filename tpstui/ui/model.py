@@ -2,7 +2,7 @@
 
 ``ViewModel.update(session, now_ns)`` pulls only what arrived since the previous frame (run
 tails, new telemetry samples), folds it into the timeline and the telemetry histories, and
-refreshes the per-run numbers. Every number comes from ``tpstui.metrics`` through the session:
+refreshes the per-run numbers. Every number comes from ``tpstui.state.metrics`` through the session:
 
 - live every frame: tokens, elapsed, TTFT, output / total TPS (``metrics.run_metrics`` over the
   first and last arrival with the run's token count, which are all those figures depend on) and
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tpstui import metrics
-from tpstui.events import LoadProgress, ModelLoaded, TelemetrySample
-from tpstui.session import RunTail, Session
-from tpstui.telemetry.fields import field as describe
-from tpstui.telemetry.summary import throttle_seconds, throttled_intervals, tps_split
+from tpstui.state import metrics
+from tpstui.state.session import RunTail, Session
+from tpstui.state.throttle import ThrottleStats, throttle_stats
+from tpstui.stream.events import LoadProgress, ModelLoaded, TelemetrySample
+from tpstui.stream.fields import field as describe
 from tpstui.ui.timeline import Timeline
 
-__all__ = ["DeviceState", "FullStats", "RunState", "ThrottleStats", "ViewModel"]
+__all__ = ["DeviceState", "FullStats", "RunState", "ViewModel"]
 
 NS = 1_000_000_000
 ROLLING_WINDOW_NS = NS
@@ -99,57 +99,6 @@ class RunState:
         if cut > 0:
             recent, recent_counts = recent[cut:], recent_counts[cut:]
         self.recent, self.recent_counts = recent, recent_counts
-
-
-@dataclass(frozen=True)
-class ThrottleStats:
-    """Throttling over one or more runs' decode windows (``tpstui.telemetry.summary``)."""
-
-    seconds_by_reason: dict[str, float]
-    """Seconds each reason was on ("gpu0 SwPowerCap" when there are several devices)."""
-    throttled_s: float
-    """Time any real throttle reason was on, within the decode windows."""
-    decode_s: float
-    tps_throttled: float | None
-    tps_unthrottled: float | None
-
-    @staticmethod
-    def combine(parts: list[ThrottleStats]) -> ThrottleStats:
-        """Several runs as one: times add up, rates are tokens over time on each side."""
-        reasons: dict[str, float] = {}
-        for part in parts:
-            for reason, seconds in part.seconds_by_reason.items():
-                reasons[reason] = reasons.get(reason, 0.0) + seconds
-        throttled = sum(p.throttled_s for p in parts)
-        free = sum(p.decode_s - p.throttled_s for p in parts)
-        tokens_in = sum((p.tps_throttled or 0.0) * p.throttled_s for p in parts)
-        tokens_out = sum((p.tps_unthrottled or 0.0) * (p.decode_s - p.throttled_s) for p in parts)
-        return ThrottleStats(
-            reasons,
-            throttled,
-            sum(p.decode_s for p in parts),
-            tokens_in / throttled if throttled > 0 else None,
-            tokens_out / free if free > 0 else None,
-        )
-
-
-def throttle_stats(session: Session, run: int) -> ThrottleStats:
-    """Throttling during one run: time per reason, and decode TPS while throttled versus not."""
-    view = session.run(run)
-    end = view.end_ns or session.latest_ns
-    spans = session.throttle_spans()
-    by_device = throttle_seconds(spans, view.started.t_ns, end)
-    several = len(by_device) > 1
-    reasons = {
-        (f"{device} {reason}" if several else reason): seconds
-        for device, per_reason in by_device.items()
-        for reason, seconds in per_reason.items()
-    }
-    split = tps_split(view.arrivals, view.counts, throttled_intervals(spans, view.started.t_ns, end))
-    decode_s = (int(view.arrivals[-1]) - int(view.arrivals[0])) / NS if view.arrivals.size > 1 else 0.0
-    return ThrottleStats(
-        reasons, float(split["throttled_s"] or 0.0), decode_s, split["tps_throttled"], split["tps_unthrottled"]
-    )
 
 
 @dataclass(frozen=True)

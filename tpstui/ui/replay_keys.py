@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import App
 
-from tpstui.sources import ReplayControls, SessionSource
+from tpstui.sources.base import ReplayControls, SessionSource
 
 __all__ = ["REPLAY_ACTIONS", "ReplayKeys"]
 
@@ -55,7 +55,7 @@ class ReplayKeys(App[int]):
         """Ask for a time and seek there (tpstui/ui/goto_screen.py)."""
         source = self.source
         if isinstance(source, ReplayControls):
-            from tpstui.ui.goto_screen import GotoScreen
+            from tpstui.ui.screens.goto import GotoScreen
 
             self.push_screen(
                 GotoScreen(source.duration_ns), lambda offset: None if offset is None else source.seek(offset)

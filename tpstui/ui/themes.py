@@ -8,7 +8,6 @@ a default derived from its semantic colours, so every theme works and no .tcss n
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,14 @@ from typing import Any
 from textual.theme import Theme
 
 from tpstui.errors import UserError
+from tpstui.paths import theme_dirs
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["APP_VARIABLES", "DEFAULT_THEME", "app_variable_defaults", "load_themes", "theme_dirs"]
+__all__ = ["APP_VARIABLES", "DEFAULT_THEME", "app_variable_defaults", "load_themes"]
 
 DEFAULT_THEME = "dark"
 THEME_ORDER = ("dark", "light", "high-contrast")
@@ -54,16 +54,6 @@ _THEME_FIELDS = (
     "luminosity_spread",
     "text_alpha",
 )
-
-
-def theme_dirs() -> list[Path]:
-    """Where theme files are looked for, later ones winning: ``<prefix>/share/tpstui/themes`` (a
-    wheel install), the project's ``themes/`` (a checkout), then ``$TPSTUI_THEMES_DIR``."""
-    dirs = [Path(sys.prefix) / "share" / "tpstui" / "themes", Path(__file__).resolve().parents[2] / "themes"]
-    extra = os.environ.get("TPSTUI_THEMES_DIR")
-    if extra:
-        dirs.append(Path(extra).expanduser())
-    return [d for d in dirs if d.is_dir()]
 
 
 def _theme_from_file(path: Path) -> Theme:

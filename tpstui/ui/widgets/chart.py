@@ -16,8 +16,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from tpstui.session import ThrottleSpan
-from tpstui.telemetry.summary import NOT_THROTTLING, throttled_intervals
+from tpstui.state.throttle import NOT_THROTTLING, ThrottleSpan, throttled_intervals
 from tpstui.ui import format as fmt
 from tpstui.ui.model import ViewModel
 from tpstui.ui.timeline import Columns

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
 
-from tpstui.events import LoadProgress, ModelLoaded
+from tpstui.stream.events import LoadProgress, ModelLoaded
 from tpstui.ui import format as fmt
 
 __all__ = ["HeaderBar", "LoadPanel", "model_facts"]

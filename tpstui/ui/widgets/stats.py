@@ -1,6 +1,6 @@
 """The stats panel: this run and across runs (TTFT, output / total TPS, ITL p50/p90/p99, tokens, elapsed).
 
-Every figure is ``tpstui.metrics`` output obtained through the session (see ``ui.model``);
+Every figure is ``tpstui.state.metrics`` output obtained through the session (see ``ui.model``);
 ``values`` keeps the strings on screen so tests can compare them with the metrics module.
 """
 
@@ -11,10 +11,10 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 
-from tpstui import metrics
-from tpstui.telemetry.summary import NOT_THROTTLING
+from tpstui.state import metrics
+from tpstui.state.throttle import NOT_THROTTLING, ThrottleStats
 from tpstui.ui import format as fmt
-from tpstui.ui.model import ThrottleStats, ViewModel
+from tpstui.ui.model import ViewModel
 from tpstui.ui.widgets.lines import LinesWidget
 
 __all__ = ["ROWS", "StatsPanel", "across_latency", "across_rate", "reason_times", "split_rates", "throttled_time"]

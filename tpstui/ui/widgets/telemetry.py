@@ -1,6 +1,6 @@
 """The telemetry panel: every value the backend offers, against its limit, with short histories.
 
-Rows come from ``tpstui.telemetry.fields``: a value with a ``limit_key`` is shown as ``value /
+Rows come from ``tpstui.stream.fields``: a value with a ``limit_key`` is shown as ``value /
 limit`` and drawn against it; ``history`` fields get a sparkline (scaled to the limit when there
 is one, so its height reads as "how close to the limit"); the rest get a bar when they have a
 limit. Keys a device lacks among the usual ones read "n/a". Throttle reasons are shown by name.
@@ -14,8 +14,8 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 
-from tpstui.events import BackendFailed
-from tpstui.telemetry.fields import FIELDS, field
+from tpstui.stream.events import BackendFailed
+from tpstui.stream.fields import FIELDS, field
 from tpstui.ui import format as fmt
 from tpstui.ui.model import DeviceState, ViewModel
 from tpstui.ui.widgets.lines import LinesWidget

@@ -1,5 +1,0 @@
-"""Generation: model loading (hub id, local dir, .gguf, embedded default), timing streamer, engine."""
-
-from tpstui.generation.streamer import IncrementalDetokenizer, TimingStreamer
-
-__all__ = ["IncrementalDetokenizer", "TimingStreamer"]

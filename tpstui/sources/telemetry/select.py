@@ -1,0 +1,102 @@
+"""Choose a telemetry backend: ``auto`` tries NVML, then AMD SMI, then the CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tpstui.errors import UserError
+from tpstui.sources.telemetry.base import Backend, BackendUnavailable
+
+__all__ = ["BACKENDS", "BACKEND_NAMES", "BackendEntry", "TelemetryOptions", "open_backend"]
+
+
+@dataclass(frozen=True)
+class TelemetryOptions:
+    """Which backend to sample, how often, and what the backends need to know about the run."""
+
+    backend: str = "auto"
+    """``--telemetry``: a name of ``BACKEND_NAMES``."""
+    sample_hz: float = 10.0
+    """``--sample-hz``: samples per second."""
+    gpus: tuple[int, ...] | None = None
+    """``--gpus``: None = the GPUs the run uses, () = all, else these library indices."""
+    device: str = "auto"
+    """``--device``: picks the GPUs; a CPU (or MPS) run makes ``auto`` skip the GPU backends."""
+    peak_bw_gbs: float | None = None
+    """``--peak-bw``: the memory bandwidth peak for MBU, instead of the measured or derived one."""
+    probe_cpu_bandwidth: bool = False
+    """Measure the CPU's memory bandwidth once when the CPU backend opens (for CPU MBU)."""
+
+
+def _open_nvml(options: TelemetryOptions) -> Backend:
+    from tpstui.sources.telemetry.nvml import open_nvml
+
+    return open_nvml(options.gpus, options.device)
+
+
+def _open_amd(options: TelemetryOptions) -> Backend:
+    from tpstui.sources.telemetry.amd import AmdBackend
+
+    return AmdBackend(options.gpus, options.device)
+
+
+def _open_cpu(options: TelemetryOptions) -> Backend:
+    from tpstui.sources.telemetry.bandwidth import CpuWithPeak, cpu_peak_bandwidth
+    from tpstui.sources.telemetry.cpu import CpuBackend
+
+    backend = CpuBackend()
+    peak = options.peak_bw_gbs
+    if peak is None and options.probe_cpu_bandwidth:
+        peak = cpu_peak_bandwidth()
+    return CpuWithPeak(backend, peak) if peak else backend
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """One telemetry backend: how to open it, what to call it, whether it watches GPUs."""
+
+    open: Callable[[TelemetryOptions], Backend]
+    title: str
+    gpu: bool
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    "nvml": BackendEntry(_open_nvml, "NVML (NVIDIA)", gpu=True),
+    "amd": BackendEntry(_open_amd, "AMD SMI", gpu=True),
+    "cpu": BackendEntry(_open_cpu, "CPU (psutil)", gpu=False),
+}
+"""The backend registry: name → entry, in the order ``auto`` tries them."""
+
+BACKEND_NAMES = ("auto", *BACKENDS, "none")
+"""What ``--telemetry`` accepts."""
+
+
+def open_backend(name: str, options: TelemetryOptions | None = None) -> tuple[Backend | None, list[str]]:
+    """Open the named backend. Returns it (None for "none") and notes on what auto skipped.
+
+    An explicitly named backend that cannot start is a UserError; ``auto`` falls through.
+    """
+    options = options or TelemetryOptions()
+    if name not in BACKEND_NAMES:
+        raise UserError(f"unknown telemetry backend {name!r}; use one of: {', '.join(BACKEND_NAMES)}.")
+    if name == "none":
+        return None, []
+    if name != "auto":
+        try:
+            return BACKENDS[name].open(options), []
+        except BackendUnavailable as error:
+            raise UserError(f"--telemetry {name}: {error}") from None
+    notes: list[str] = []
+    cpu_run = options.device in ("cpu", "mps") and options.gpus is None
+    for candidate, entry in BACKENDS.items():
+        if cpu_run and entry.gpu:
+            notes.append(
+                f"{candidate}: skipped, the model runs on {options.device} (--telemetry {candidate} to watch it)"
+            )
+            continue
+        try:
+            return entry.open(options), notes
+        except BackendUnavailable as error:
+            notes.append(f"{candidate}: {error}")
+    return None, notes
