@@ -55,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def parse_time(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``1:30`` or ``1:02:03``; an argparse error otherwise."""
-    from tpstui.sources.replay import parse_offset
+    from tpstui.ui.format import parse_offset
 
     try:
         return parse_offset(text)

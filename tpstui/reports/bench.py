@@ -14,8 +14,17 @@ from tpstui import __version__
 from tpstui.state.metrics import AcrossRuns, across_runs
 from tpstui.state.session import RunView, Session
 from tpstui.state.telemetry import run_telemetry
+from tpstui.stream.fields import field
 
-__all__ = ["METRIC_DEFINITIONS", "REPORT_SCHEMA", "build_report", "csv_text", "table_text", "write_report"]
+__all__ = [
+    "METRIC_DEFINITIONS",
+    "REPORT_SCHEMA",
+    "build_report",
+    "csv_text",
+    "measured_entries",
+    "table_text",
+    "write_report",
+]
 
 REPORT_SCHEMA = "tpstui.bench/1"
 
@@ -32,7 +41,8 @@ METRIC_DEFINITIONS = {
     "system_tps": "tokens of all sequences in the batch / (last arrival of any − start) (vLLM: output_throughput)",
     "itl_s": "distribution of gaps between consecutive arrivals (vLLM: itl; AIPerf: inter_chunk_latency); "
     "std is the population std",
-    "aggregate": "across measured runs (warm-up excluded): mean, sample sd (N − 1, as llama-bench), median",
+    "aggregate": "across measured runs (measured: not a warm-up, and generate() returned; a run stopped early "
+    "counts, a failed or unfinished one does not): mean, sample sd (N − 1, as llama-bench), median",
     "token_times_ns": "arrival times of sequence 0's tokens, ns after start; token_counts gives tokens per "
     "arrival when any arrival carried more than one (assisted decoding)",
 }
@@ -53,6 +63,7 @@ def _run_entry(session: Session, view: RunView) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "run": view.run,
         "warmup": view.warmup,
+        "measured": view.measured,
         "status": view.finished.reason if view.finished else ("failed" if view.error else "unfinished"),
         "error": view.error,
         "prompt_tokens": view.started.prompt_tokens,
@@ -70,6 +81,11 @@ def _run_entry(session: Session, view: RunView) -> dict[str, Any]:
         entry["token_counts"] = [int(c) for c in view.counts]
     entry["telemetry"] = run_telemetry(session, view, run_metrics)
     return entry
+
+
+def measured_entries(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's entries of measured runs (``tpstui.state.session.is_measured``)."""
+    return [entry for entry in runs if entry["measured"]]
 
 
 def _aggregate_entry(value: AcrossRuns | None) -> dict[str, Any] | None:
@@ -127,7 +143,7 @@ def build_report(
 
 def _telemetry_aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """MBU and energy per token across measured finished runs (mean ± sd, median)."""
-    tel = [r["telemetry"] for r in runs if not r["warmup"] and r["status"] not in ("failed", "unfinished")]
+    tel = [r["telemetry"] for r in measured_entries(runs)]
     mbu = across_runs([(t.get("mbu") or {}).get("mbu") for t in tel])
     joules = across_runs([t.get("joules_per_token") for t in tel])
     per_joule = across_runs([t.get("tokens_per_joule") for t in tel])
@@ -247,7 +263,7 @@ def table_text(report: dict[str, Any]) -> str:
             f"{_fmt(itl.get('p90'), 1e3, 1):>7} {_fmt(itl.get('p99'), 1e3, 1):>7}"
         )
     agg = report["aggregate"]
-    measured = [r for r in runs if not r["warmup"] and r["status"] not in ("failed", "unfinished")]
+    measured = measured_entries(runs)
     if measured:
         lines.append("-" * len(header))
         lines.append(f"over {len(measured)} measured run(s), mean ± sd (median):")
@@ -267,6 +283,19 @@ def table_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+TABLE_TELEMETRY = (
+    "util_pct",
+    "cpu_clock_mhz",
+    "sm_clock_mhz",
+    "temp_c",
+    "temp_mem_c",
+    "power_w",
+    "bw_util_pct",
+    "rss_mb",
+)
+"""The telemetry the bench table prints (mean and max over the last measured run)."""
+
+
 def _telemetry_lines(measured: list[dict[str, Any]]) -> list[str]:
     if not measured:
         return []
@@ -275,18 +304,11 @@ def _telemetry_lines(measured: list[dict[str, Any]]) -> list[str]:
     for device, data in devices.items():
         metrics = data["metrics"]
         parts = []
-        for key, label, unit in (
-            ("util_pct", "util", "%"),
-            ("cpu_clock_mhz", "clock", " MHz"),
-            ("sm_clock_mhz", "SM", " MHz"),
-            ("temp_c", "temp", " °C"),
-            ("temp_mem_c", "mem temp", " °C"),
-            ("power_w", "power", " W"),
-            ("bw_util_pct", "DRAM bw", "%"),
-            ("rss_mb", "RSS", " MiB"),
-        ):
+        for key in TABLE_TELEMETRY:
             if key in metrics and "mean" in metrics[key]:
-                parts.append(f"{label} {metrics[key]['mean']:.0f}{unit} (max {metrics[key]['max']:.0f})")
+                info = field(key)
+                unit = info.unit if info.unit.startswith("%") else f" {info.unit}"
+                parts.append(f"{info.brief} {metrics[key]['mean']:.0f}{unit} (max {metrics[key]['max']:.0f})")
         if parts:
             lines.append(f"  {device + ' (last run)':<14} " + ", ".join(parts))
     lines += _efficiency_lines(measured)

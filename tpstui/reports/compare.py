@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpstui.reports.bench import measured_entries
 from tpstui.reports.export import export_report
 from tpstui.stream.recording.reader import Recording
 
@@ -119,7 +120,7 @@ class Comparison:
 def summarize(recording: Recording, label: str) -> Summary:
     """The compared figures of one recording."""
     report = export_report(recording)
-    measured = [r for r in report["runs"] if not r["warmup"] and r["status"] not in ("failed", "unfinished")]
+    measured = measured_entries(report["runs"])
     values: dict[str, float | None] = {}
     sd: dict[str, float | None] = {}
     for metric in METRICS[:8]:

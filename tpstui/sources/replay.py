@@ -24,7 +24,7 @@ from tpstui.state.session import Session
 from tpstui.stream.events import ThrottleChanged, Tokens
 from tpstui.stream.recording import Recording, read_recording
 
-__all__ = ["MAX_SPEED", "MIN_SPEED", "ReplaySource", "parse_offset"]
+__all__ = ["MAX_SPEED", "MIN_SPEED", "ReplaySource"]
 
 MIN_SPEED = 1 / 16
 MAX_SPEED = 10_000.0
@@ -217,18 +217,6 @@ class ReplaySource(Unrecorded):
     def _reanchor_locked(self, position: int) -> None:
         self._anchor_pos = position
         self._anchor_clock = self._clock()
-
-
-def parse_offset(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``1:30`` or ``1:02:03`` (a ValueError otherwise)."""
-    parts = text.strip().lower().removesuffix("s").split(":")
-    values = [float(part) for part in parts]  # ValueError for anything else
-    if len(values) > 3 or any(not 0 <= v < float("inf") for v in values):
-        raise ValueError(f"not a time: {text!r}")
-    seconds = 0.0
-    for value in values:
-        seconds = seconds * 60 + value
-    return seconds
 
 
 def _clamp_speed(speed: float) -> float:

@@ -33,7 +33,13 @@ from tpstui.stream.events import (
     Tokens,
 )
 
-__all__ = ["RunRecord", "RunTail", "RunView", "Session"]
+__all__ = ["RunRecord", "RunTail", "RunView", "Session", "is_measured"]
+
+
+def is_measured(warmup: bool, finished: RunFinished | None) -> bool:
+    """A measured run: not a warm-up, and ``generate()`` returned (a run stopped with ``s`` counts;
+    a failed or unfinished one does not). Aggregates, the stats panel and compare use only these."""
+    return not warmup and finished is not None
 
 
 @dataclass
@@ -74,6 +80,10 @@ class RunView:
     @property
     def end_ns(self) -> int | None:
         return self.finished.t_ns if self.finished is not None else None
+
+    @property
+    def measured(self) -> bool:
+        return is_measured(self.warmup, self.finished)
 
     def metrics(self) -> metrics.RunMetrics:
         return metrics.run_metrics(self.started.t_ns, self.arrivals, self.counts, self.n_all, self.last_any_ns or None)
@@ -261,11 +271,6 @@ class Session:
         views = [self.run(r) for r in self.run_ids()]
         return [v for v in views if include_warmup or not v.warmup]
 
-    def current_run(self) -> RunView | None:
-        """The newest run (warm-up or not), finished or not."""
-        ids = self.run_ids()
-        return self.run(ids[-1]) if ids else None
-
     def devices(self) -> list[str]:
         with self._lock:
             return list(self._samples)
@@ -292,11 +297,6 @@ class Session:
         with self._lock:
             return self._samples.get(device, [])[index:]
 
-    def latest_sample(self, device: str) -> TelemetrySample | None:
-        with self._lock:
-            data = self._samples.get(device)
-            return data[-1] if data else None
-
     def throttle_spans(self) -> list[ThrottleSpan]:
         """All spans so far (copies; an open span has ``end_ns`` None)."""
         with self._lock:
@@ -309,13 +309,14 @@ class Session:
                 active.setdefault(device, []).append(reason)
             return active
 
-    def aggregate(self) -> dict[str, metrics.AcrossRuns | None]:
-        """Measured (non-warm-up, finished) runs, llama-bench style: mean ± sd, median."""
+    def measured_run_ids(self) -> list[int]:
+        """Ids of the measured runs so far (``is_measured``), in order."""
         with self._lock:
-            measured = [
-                r for r, rec in sorted(self._runs.items()) if not rec.started.warmup and rec.finished is not None
-            ]
-        per_run = [self.run_metrics(r) for r in measured]
+            return [r for r, rec in sorted(self._runs.items()) if is_measured(rec.started.warmup, rec.finished)]
+
+    def aggregate(self) -> dict[str, metrics.AcrossRuns | None]:
+        """Measured runs (``is_measured``), llama-bench style: mean ± sd, median."""
+        per_run = [self.run_metrics(r) for r in self.measured_run_ids()]
         return {
             "ttft_s": metrics.across_runs([m.ttft_s for m in per_run]),
             "output_tps": metrics.across_runs([m.output_tps for m in per_run]),

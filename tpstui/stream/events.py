@@ -1,8 +1,10 @@
 """The event stream: everything tpstui observes, as immutable records on one clock.
 
-Producers (the generation engine, the telemetry sampler, a replayed recording) publish these
-events; consumers (the session state, the recorder, the UI) subscribe. A recording is this
-stream written down, so live and replayed sessions are indistinguishable downstream.
+Producers (a token engine, the telemetry sampler, a replayed recording) publish these events on
+an ``EventBus``; its subscribers are the session state (``tpstui.state.session``) and the
+recorder. The UI never subscribes: it pulls a snapshot of the session at its frame rate. A
+recording is this stream written down, so live and replayed sessions are indistinguishable
+downstream.
 
 Every ``t_ns`` is ``time.perf_counter_ns()`` of the recording process: one monotonic clock for
 tokens and telemetry alike. ``SessionStarted`` maps it to wall time.

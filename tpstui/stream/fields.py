@@ -24,41 +24,48 @@ class Field:
     """Worth a small history chart in the live view."""
     counter: bool = False
     """Monotonic counter (summaries report its increase, not min/max)."""
+    short: str = ""
+    """A label of at most 10 characters for narrow places (the telemetry panel, the bench table)."""
+
+    @property
+    def brief(self) -> str:
+        """``short``, else ``label``."""
+        return self.short or self.label
 
 
 FIELDS: dict[str, Field] = {
     f.key: f
     for f in (
         # temperatures
-        Field("temp_c", "core temp", "°C", "temp_slowdown_c", history=True),
-        Field("temp_hotspot_c", "hotspot temp", "°C", "temp_slowdown_c"),
-        Field("temp_mem_c", "memory temp", "°C", "temp_mem_max_c", history=True),
+        Field("temp_c", "core temp", "°C", "temp_slowdown_c", history=True, short="temp"),
+        Field("temp_hotspot_c", "hotspot temp", "°C", "temp_slowdown_c", short="hotspot"),
+        Field("temp_mem_c", "memory temp", "°C", "temp_mem_max_c", history=True, short="mem temp"),
         Field("temp_slowdown_c", "slowdown at", "°C"),
         Field("temp_shutdown_c", "shutdown at", "°C"),
         Field("temp_mem_max_c", "memory max", "°C"),
         # clocks
-        Field("sm_clock_mhz", "SM clock", "MHz", "sm_clock_max_mhz", history=True),
+        Field("sm_clock_mhz", "SM clock", "MHz", "sm_clock_max_mhz", history=True, short="SM clock"),
         Field("sm_clock_max_mhz", "SM clock max", "MHz"),
-        Field("mem_clock_mhz", "memory clock", "MHz", "mem_clock_max_mhz", history=True),
+        Field("mem_clock_mhz", "memory clock", "MHz", "mem_clock_max_mhz", history=True, short="mem clk"),
         Field("mem_clock_max_mhz", "memory clock max", "MHz"),
-        Field("cpu_clock_mhz", "CPU clock (mean)", "MHz", "cpu_clock_max_mhz", history=True),
+        Field("cpu_clock_mhz", "CPU clock (mean)", "MHz", "cpu_clock_max_mhz", history=True, short="clock"),
         Field("cpu_clock_max_mhz", "CPU clock max", "MHz"),
         # power and energy
-        Field("power_w", "power", "W", "power_limit_w", history=True),
+        Field("power_w", "power", "W", "power_limit_w", history=True, short="power"),
         Field("power_limit_w", "power limit", "W"),
-        Field("energy_j", "energy", "J", counter=True),
+        Field("energy_j", "energy", "J", counter=True, short="energy"),
         # activity and memory
-        Field("util_pct", "utilisation", "%", history=True),
-        Field("mem_busy_pct", "memory controller busy", "%"),
-        Field("bw_util_pct", "DRAM bandwidth", "% of peak", history=True),
-        Field("bw_gbs", "DRAM bandwidth", "GB/s", "bw_peak_gbs"),
+        Field("util_pct", "utilisation", "%", history=True, short="util"),
+        Field("mem_busy_pct", "memory controller busy", "%", short="mem busy"),
+        Field("bw_util_pct", "DRAM bandwidth", "% of peak", history=True, short="DRAM bw"),
+        Field("bw_gbs", "DRAM bandwidth", "GB/s", "bw_peak_gbs", short="DRAM bw"),
         Field("bw_peak_gbs", "peak bandwidth", "GB/s"),
-        Field("mem_used_mb", "memory used", "MiB", "mem_total_mb"),
+        Field("mem_used_mb", "memory used", "MiB", "mem_total_mb", short="memory"),
         Field("mem_total_mb", "memory total", "MiB"),
-        Field("rss_mb", "process RSS", "MiB", "mem_total_mb"),
+        Field("rss_mb", "process RSS", "MiB", "mem_total_mb", short="RSS"),
         # violation counters (time spent limited since driver load)
-        Field("violation_power_s", "power-capped time", "s", counter=True),
-        Field("violation_thermal_s", "thermal-limited time", "s", counter=True),
+        Field("violation_power_s", "power-capped time", "s", counter=True, short="pwr capped"),
+        Field("violation_thermal_s", "thermal-limited time", "s", counter=True, short="thermal"),
     )
 }
 

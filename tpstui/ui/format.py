@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["NA", "count", "duration", "params", "rate", "seconds_ms", "value"]
+__all__ = ["NA", "POOR_TPS_FRACTION", "count", "duration", "params", "parse_offset", "rate", "seconds_ms", "value"]
 
 NA = "n/a"
+POOR_TPS_FRACTION = 0.85
+"""A rate below this fraction of its typical value is drawn in the "poor" colour (chart and stats)."""
 
 
 def rate(tps: float | None) -> str:
@@ -70,3 +72,15 @@ def value(number: float | None, unit: str = "") -> str:
     if not unit:
         return text
     return f"{text}{unit}" if unit in ("%", "°C") else f"{text} {unit}"
+
+
+def parse_offset(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``1:30`` or ``1:02:03`` (a ValueError otherwise)."""
+    parts = text.strip().lower().removesuffix("s").split(":")
+    values = [float(part) for part in parts]  # ValueError for anything else
+    if len(values) > 3 or any(not 0 <= v < float("inf") for v in values):
+        raise ValueError(f"not a time: {text!r}")
+    seconds = 0.0
+    for value in values:
+        seconds = seconds * 60 + value
+    return seconds

@@ -125,7 +125,7 @@ def compute_full(session: Session, run: int) -> FullStats:
     aggregate = session.aggregate()
     output = aggregate.get("output_tps")
     measured = output.n if output is not None else 0
-    measured_ids = _measured_ids(session)
+    measured_ids = session.measured_run_ids()
     tokens = sum(session.run_metrics(r).tokens for r in measured_ids)
     throttle = throttle_all = None
     if session.throttle_spans():
@@ -134,15 +134,6 @@ def compute_full(session: Session, run: int) -> FullStats:
     return FullStats(
         run, run_metrics.tokens, tail.done, run_metrics, aggregate, measured, tokens, throttle, throttle_all
     )
-
-
-def _measured_ids(session: Session) -> list[int]:
-    ids = []
-    for run in session.run_ids():
-        tail = session.run_tail(run, 1 << 62, 1 << 62)
-        if not tail.started.warmup and tail.finished is not None:
-            ids.append(run)
-    return ids
 
 
 class FullStatsPolicy:

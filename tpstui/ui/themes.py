@@ -26,7 +26,7 @@ __all__ = ["APP_VARIABLES", "DEFAULT_THEME", "app_variable_defaults", "load_them
 
 DEFAULT_THEME = "dark"
 THEME_ORDER = ("dark", "light", "high-contrast")
-"""The order ``t`` cycles in (other theme files follow, by name)."""
+"""The themes ``t`` cycles through, in this order (other theme files are chosen with ``--theme``)."""
 
 APP_VARIABLES = {
     "tps-good": "success",
@@ -72,7 +72,7 @@ def _theme_from_file(path: Path) -> Theme:
 
 
 def load_themes() -> dict[str, Theme]:
-    """Every theme file, ordered as ``t`` cycles them (a later directory overrides a name)."""
+    """Every theme file: ``THEME_ORDER`` first, then the rest by name (a later directory overrides a name)."""
     found: dict[str, Theme] = {}
     for directory in theme_dirs():
         for path in sorted(directory.glob("*.toml")):

@@ -67,8 +67,10 @@ class TimingStreamer:
     """A ``generate()`` streamer that timestamps every put and defers all other work.
 
     It implements transformers' ``BaseStreamer`` interface (``put`` / ``end``) by duck typing,
-    so importing this module does not import transformers. Consumers either call ``drain()``
-    (the engine's pump thread does) or iterate text like ``TextIteratorStreamer``.
+    so importing this module does not import transformers. Given a ``sink`` queue, every put
+    goes there as ``(t_ns, ids tensor)`` (the runner's pump thread reads it, with the runner's
+    own messages in the same queue); otherwise consumers call ``get()`` / ``drain()`` or iterate
+    text like ``TextIteratorStreamer``.
     """
 
     def __init__(
@@ -82,7 +84,7 @@ class TimingStreamer:
         self._tokenizer = tokenizer
         self._timeout = timeout
         self._queue: queue.SimpleQueue[Any] = sink if sink is not None else queue.SimpleQueue()
-        """Receives ``(t_ns, ids tensor)`` per put and ``END``; the engine shares one with its pump."""
+        """Receives ``(t_ns, ids tensor)`` per put and ``END``; the runner shares one with its pump."""
         self._prompt_seen = False
 
     # -- generation thread: O(1) -------------------------------------------------------------

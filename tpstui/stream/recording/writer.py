@@ -131,10 +131,6 @@ class Recorder:
         return self._frames.events
 
     @property
-    def bytes_written(self) -> int:
-        return self._frames.bytes
-
-    @property
     def error(self) -> str | None:
         return self._frames.error
 

@@ -10,7 +10,6 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tpstui.sources.replay import parse_offset
 from tpstui.ui import format as fmt
 
 __all__ = ["GotoScreen"]
@@ -40,7 +39,7 @@ class GotoScreen(ModalScreen[int | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
-            seconds = parse_offset(event.value)
+            seconds = fmt.parse_offset(event.value)
         except ValueError:
             self.query_one("#goto-hint", Static).update(f"not a time: {event.value!r} (e.g. 1:30, 90, 2.5s)")
             return

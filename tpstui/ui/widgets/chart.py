@@ -28,8 +28,6 @@ LABEL_WIDTH = 6
 BARS = " ▁▂▃▄▅▆▇█"
 LINE = "⣀⠤⠒⠉"
 """The rolling line at four heights within a cell (braille), bottom to top."""
-GOOD_FRACTION = 0.85
-"""Per-token TPS below this fraction of the typical value is drawn in the "poor" colour."""
 
 
 def nice_ceiling(value: float) -> float:
@@ -150,7 +148,7 @@ class TpsChart(LinesWidget):
     def _legend(self, width: int) -> Strip:
         styles = self._palette()
         current, mean, peak = self.current_tps, self.mean_tps, self.peak_tps
-        good = current is not None and mean is not None and current >= GOOD_FRACTION * mean
+        good = current is not None and mean is not None and current >= fmt.POOR_TPS_FRACTION * mean
         parts = [
             Segment("now ", styles["axis"]),
             Segment(fmt.rate(current), styles["now-good"] if good or mean is None else styles["now-poor"]),
@@ -188,7 +186,7 @@ class TpsChart(LinesWidget):
             line_level = np.where(np.isfinite(rolling), np.floor(rolling / y_max * rows * 4), -1)
         bar_eighths = np.minimum(bar_eighths, rows * 8).astype(np.int64)
         line_level = np.minimum(line_level, rows * 4 - 1).astype(np.int64)
-        good = np.isfinite(per_token) & (per_token >= GOOD_FRACTION * typical)
+        good = np.isfinite(per_token) & (per_token >= fmt.POOR_TPS_FRACTION * typical)
         mark_cols = np.full(n, -1, dtype=np.int64)
         for start, warmup in model.run_marks:
             col = int((start - origin) * n // columns.span_ns)

@@ -34,8 +34,6 @@ ROWS = (
 THROTTLE_ROWS = frozenset({"throttled", "TPS thr/ok"})
 """Shown once the session has seen any throttle reason (never on a CPU-only run)."""
 LABEL, THIS = 11, 9
-POOR_BELOW = 0.9
-"""This run's output TPS is "poor" below this fraction of the mean over runs."""
 
 
 def throttled_time(stats: ThrottleStats | None) -> str:
@@ -153,7 +151,7 @@ class StatsPanel(LinesWidget):
             mean = aggregate["output_tps"]
             quick_tps = current.quick_metrics().output_tps if current is not None else None
             if mean is not None and quick_tps is not None:
-                verdict = "good" if quick_tps >= POOR_BELOW * mean.mean else "poor"
+                verdict = "good" if quick_tps >= fmt.POOR_TPS_FRACTION * mean.mean else "poor"
         across["elapsed"] = fmt.duration(model.session_elapsed_s())
         return (run_head, all_head), {row: (this[row], across[row]) for row in ROWS}, verdict
 

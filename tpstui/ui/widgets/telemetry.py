@@ -32,24 +32,6 @@ USUAL = {
 }
 """Keys each kind of device is expected to have: shown as "n/a" when absent."""
 LIMIT_KEYS = frozenset(f.limit_key for f in FIELDS.values() if f.limit_key) | {"temp_shutdown_c"}
-SHORT = {
-    "util_pct": "util",
-    "cpu_clock_mhz": "clock",
-    "sm_clock_mhz": "SM clock",
-    "mem_clock_mhz": "mem clk",
-    "temp_c": "temp",
-    "temp_hotspot_c": "hotspot",
-    "temp_mem_c": "mem temp",
-    "power_w": "power",
-    "mem_used_mb": "memory",
-    "rss_mb": "RSS",
-    "bw_util_pct": "DRAM bw",
-    "bw_gbs": "DRAM bw",
-    "mem_busy_pct": "mem busy",
-    "energy_j": "energy",
-    "violation_power_s": "pwr capped",
-    "violation_thermal_s": "thermal",
-}
 
 
 def sparkline(values: Sequence[float], width: int, top: float | None = None) -> str:
@@ -90,7 +72,7 @@ def device_rows(state: DeviceState) -> list[tuple[str, str, str, float | None]]:
     rows: list[tuple[str, str, str, float | None]] = []
     for key in keys:
         info = field(key)
-        label = SHORT.get(key, info.label)[: LABEL - 1]
+        label = info.brief[: LABEL - 1]
         number = values.get(key)
         limit = values.get(info.limit_key) if info.limit_key else (100.0 if info.unit == "%" else None)
         if number is None:
