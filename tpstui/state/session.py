@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpstui.state import metrics
-from tpstui.state.throttle import ThrottleSpan
+from tpstui.state.throttle import ThrottleSpan, ThrottleStats, throttle_stats
 from tpstui.stream.events import (
     BackendFailed,
     Event,
@@ -301,6 +301,12 @@ class Session:
         """All spans so far (copies; an open span has ``end_ns`` None)."""
         with self._lock:
             return [ThrottleSpan(s.device, s.reason, s.start_ns, s.end_ns) for s in self._spans]
+
+    def run_throttle(self, run: int) -> ThrottleStats:
+        """``throttle_stats`` of one run (until now when it is still going)."""
+        view = self.run(run)
+        end = view.end_ns or self.latest_ns
+        return throttle_stats(self.throttle_spans(), view.started.t_ns, end, view.arrivals, view.counts)
 
     def active_reasons(self) -> dict[str, list[str]]:
         with self._lock:

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from tpstui.state.session import Session
 
 __all__ = [
     "NOT_THROTTLING",
@@ -152,20 +149,19 @@ class ThrottleStats:
         )
 
 
-def throttle_stats(session: Session, run: int) -> ThrottleStats:
-    """Throttling during one run: time per reason, and decode TPS while throttled versus not."""
-    view = session.run(run)
-    end = view.end_ns or session.latest_ns
-    spans = session.throttle_spans()
-    by_device = throttle_seconds(spans, view.started.t_ns, end)
+def throttle_stats(
+    spans: Sequence[SpanLike], start_ns: int, end_ns: int, arrivals_ns: np.ndarray, counts: np.ndarray
+) -> ThrottleStats:
+    """Throttling during one run in [start_ns, end_ns]: time per reason, decode TPS while throttled versus not."""
+    by_device = throttle_seconds(spans, start_ns, end_ns)
     several = len(by_device) > 1
     reasons = {
         (f"{device} {reason}" if several else reason): seconds
         for device, per_reason in by_device.items()
         for reason, seconds in per_reason.items()
     }
-    split = tps_split(view.arrivals, view.counts, throttled_intervals(spans, view.started.t_ns, end))
-    decode_s = (int(view.arrivals[-1]) - int(view.arrivals[0])) / NS if view.arrivals.size > 1 else 0.0
+    split = tps_split(arrivals_ns, counts, throttled_intervals(spans, start_ns, end_ns))
+    decode_s = (int(arrivals_ns[-1]) - int(arrivals_ns[0])) / NS if arrivals_ns.size > 1 else 0.0
     return ThrottleStats(
         reasons, float(split["throttled_s"] or 0.0), decode_s, split["tps_throttled"], split["tps_unthrottled"]
     )

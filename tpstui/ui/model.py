@@ -22,7 +22,7 @@ import numpy as np
 
 from tpstui.state import metrics
 from tpstui.state.session import RunTail, Session
-from tpstui.state.throttle import ThrottleStats, throttle_stats
+from tpstui.state.throttle import ThrottleStats
 from tpstui.stream.events import LoadProgress, ModelLoaded, TelemetrySample
 from tpstui.stream.fields import field as describe
 from tpstui.ui.timeline import Timeline
@@ -129,8 +129,8 @@ def compute_full(session: Session, run: int) -> FullStats:
     tokens = sum(session.run_metrics(r).tokens for r in measured_ids)
     throttle = throttle_all = None
     if session.throttle_spans():
-        throttle = throttle_stats(session, run)
-        throttle_all = ThrottleStats.combine([throttle_stats(session, r) for r in measured_ids])
+        throttle = session.run_throttle(run)
+        throttle_all = ThrottleStats.combine([session.run_throttle(r) for r in measured_ids])
     return FullStats(
         run, run_metrics.tokens, tail.done, run_metrics, aggregate, measured, tokens, throttle, throttle_all
     )
