@@ -20,6 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="two or more recordings (.jsonl.zst)")
     parser.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
+    parser.add_argument(
+        "--html", metavar="PATH", help="also write one HTML file overlaying the recordings (plotly, opens offline)"
+    )
     parser.add_argument("--app", action="store_true", help="show the comparison as a screen in the app")
     parser.add_argument("--theme", default="dark", metavar="NAME", help="the app's theme (with --app)")
     parser.set_defaults(handler=run_compare)
@@ -32,6 +35,10 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if len(args.files) < 2:
         raise UserError("compare needs at least two recordings.")
+    if args.html:
+        from tpstui.commands.report import check_html_path
+
+        check_html_path(args.html)
     recordings = [read_recording(path) for path in args.files]
     for recording in recordings:
         print_warnings(recording.warnings)
@@ -45,6 +52,13 @@ def run_compare(args: argparse.Namespace) -> int:
             path.write_text(json.dumps(comparison.as_dict(), indent=2) + "\n", encoding="utf-8")
         except OSError as error:
             raise UserError(f"cannot write {path}: {error.strerror or error}.") from None
+    if args.html:
+        from tpstui.reports.html import compare_report_html, write_html
+
+        try:
+            write_html(compare_report_html(recordings, comparison), args.html)
+        except OSError as error:
+            raise UserError(f"cannot write {args.html}: {error.strerror or error}.") from None
     if args.app:
         import sys
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tpstui import __version__
+from tpstui.reports.diagnosis import DIAGNOSIS_DEFINITIONS, diagnosis_lines
+from tpstui.state.diagnosis import diagnose_session
 from tpstui.state.metrics import AcrossRuns, across_runs
 from tpstui.state.session import RunView, Session
 from tpstui.state.telemetry import run_telemetry
@@ -45,6 +47,7 @@ METRIC_DEFINITIONS = {
     "counts, a failed or unfinished one does not): mean, sample sd (N − 1, as llama-bench), median",
     "token_times_ns": "arrival times of sequence 0's tokens, ns after start; token_counts gives tokens per "
     "arrival when any arrival carried more than one (assisted decoding)",
+    "diagnosis": DIAGNOSIS_DEFINITIONS,
 }
 
 
@@ -97,7 +100,7 @@ def build_report(
     settings: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The bench JSON: metadata, every run with raw timestamps and telemetry, aggregates."""
+    """The bench JSON: metadata, every run with raw timestamps and telemetry, aggregates, the diagnosis."""
     model = session.model
     started = session.started
     report: dict[str, Any] = {
@@ -134,6 +137,7 @@ def build_report(
                 for s in session.throttle_spans()
             ],
         },
+        "diagnosis": diagnose_session(session).as_dict(),
     }
     if extra:
         report.update(extra)
@@ -280,6 +284,8 @@ def table_text(report: dict[str, Any]) -> str:
         if settings.get("batch_size", 1) > 1:
             lines.append(f"  {'system tok/s':<14} {_pm(agg.get('system_tps')):>20}")
     lines += _telemetry_lines(measured)
+    if report.get("diagnosis"):
+        lines += ["", "diagnosis (README: Diagnosis):", *(f"  {line}" for line in diagnosis_lines(report["diagnosis"]))]
     return "\n".join(lines)
 
 

@@ -35,8 +35,8 @@ __all__ = [
     "Tokens",
 ]
 
-SCHEMA_VERSION = "1.0"
-"""major.minor; readers refuse a newer major version and accept any minor."""
+SCHEMA_VERSION = "1.1"
+"""major.minor; readers refuse a newer major version and accept any minor (1.1: ``RunStarted.request``)."""
 
 
 class SessionStarted(msgspec.Struct, frozen=True, tag="session"):
@@ -95,6 +95,9 @@ class RunStarted(msgspec.Struct, frozen=True, tag="run_start"):
     batch_size: int
     max_new_tokens: int
     prompt_text: str = ""
+    request: int = 0
+    """Which request to the engine queued this run: 0 for the planned runs, 1, 2, ... for each
+    "run again" (``r``). Runs of one request are one set of ``runs`` (1.0 recordings: all 0)."""
 
 
 class Tokens(msgspec.Struct, frozen=True, tag="tok", array_like=True):
