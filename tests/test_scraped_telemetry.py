@@ -223,3 +223,17 @@ def test_no_backend_failure_for_a_network_blip(engine: MetricsServer) -> None:
     samples = [e for e in events if isinstance(e, TelemetrySample)]
     assert [bool(s.values) for s in samples] == [True, False, True]
     assert not any(isinstance(e, BackendFailed | ThrottleChanged) for e in events)
+
+
+def test_the_exposition_memory_gives_what_the_library_parser_gives() -> None:
+    from tpstui.sources.telemetry.prometheus import Exposition
+
+    first = dcgm_body("n", 2, lambda gpu, t: False, 0.0)
+    later = dcgm_body("n", 2, lambda gpu, t: gpu == 1, 1.0)  # same lines, new values
+    parser = Exposition()
+    assert parser.parse(first) == parse_exposition(first)
+    assert parser.parse(later) == parse_exposition(later)  # answered from memory
+    grown = later + 'DCGM_FI_DEV_GPU_TEMP{gpu="2",Hostname="n"} 50\n'  # a line it has not seen
+    assert parser.parse(grown) == parse_exposition(grown)
+    with pytest.raises(ScrapeError):
+        parser.parse(later.replace(" 97\n", " ninety-seven\n"))

@@ -17,7 +17,14 @@ from urllib.parse import urlparse
 
 from tpstui.sources.telemetry.base import BackendUnavailable, DeviceInfo, Reading
 from tpstui.sources.telemetry.nvml_device import decode_reasons
-from tpstui.sources.telemetry.prometheus import CounterDeltas, ScrapeError, Series, scrape, scrape_client
+from tpstui.sources.telemetry.prometheus import (
+    CounterDeltas,
+    Exposition,
+    ScrapeError,
+    Series,
+    scrape,
+    scrape_client,
+)
 
 __all__ = ["DCGM_FIELDS", "DcgmBackend", "dcgm_readings"]
 
@@ -101,6 +108,7 @@ class DcgmBackend:
             raise BackendUnavailable("no DCGM exporter URL given")
         self.urls = list(urls)
         self._clients = [scrape_client(timeout_s) for _ in self.urls]
+        self._parsers = [Exposition() for _ in self.urls]
         self._pool = ThreadPoolExecutor(max_workers=min(len(self.urls), 16), thread_name_prefix="tpstui-dcgm")
         self._energy: dict[str, _Energy] = {}
         self._nodes: dict[str, str] = {}
@@ -120,7 +128,7 @@ class DcgmBackend:
     def _scrape_all(self) -> list[list[Series] | ScrapeError]:
         def one(index: int) -> list[Series] | ScrapeError:
             try:
-                return scrape(self._clients[index], self.urls[index])
+                return scrape(self._clients[index], self.urls[index], self._parsers[index])
             except ScrapeError as error:
                 return error
 

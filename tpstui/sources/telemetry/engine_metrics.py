@@ -14,7 +14,14 @@ import re
 from collections.abc import Sequence
 
 from tpstui.sources.telemetry.base import BackendUnavailable, DeviceInfo, Reading
-from tpstui.sources.telemetry.prometheus import CounterDeltas, ScrapeError, Series, scrape, scrape_client
+from tpstui.sources.telemetry.prometheus import (
+    CounterDeltas,
+    Exposition,
+    ScrapeError,
+    Series,
+    scrape,
+    scrape_client,
+)
 
 __all__ = ["ENGINE_GAUGES", "ENGINE_HISTOGRAMS", "ENGINE_RATES", "EngineMetrics", "ServerMetricsBackend"]
 
@@ -114,11 +121,12 @@ class ServerMetricsBackend:
 
         self.url = url
         self._client = scrape_client(timeout_s)
+        self._parser = Exposition()
         self._metrics = EngineMetrics()
         self.error: str | None = None
         """Why the last scrape failed (None once it answers again)."""
         try:
-            first = scrape(self._client, url)
+            first = scrape(self._client, url, self._parser)
         except ScrapeError as error:
             self._client.close()
             raise BackendUnavailable(f"--server-metrics {error}") from None
@@ -133,7 +141,7 @@ class ServerMetricsBackend:
         import time
 
         try:
-            series = scrape(self._client, self.url)
+            series = scrape(self._client, self.url, self._parser)
         except ScrapeError as error:
             self.error = str(error)
             return [Reading("server", {}, stale=True)]
