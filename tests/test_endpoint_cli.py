@@ -132,3 +132,20 @@ def test_a_server_that_dies_mid_session_keeps_the_recording(tmp_path: Path) -> N
     assert replayed.total_tokens == delivered
     report = build_report(replayed, replayed.started.settings if replayed.started else {})
     assert report["failed"] == len(views) and report["completed"] == 0
+
+
+def test_replay_and_export_of_an_endpoint_recording(
+    fake_sse: FakeServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    record, out = tmp_path / "e.jsonl.zst", tmp_path / "e.json"
+    code, _, _ = _bench(capsys, "--endpoint", fake_sse.url("steady-gap2-n8"), "--num-requests", "3", "-c", "3",
+                            "--record", str(record), "--quiet")  # fmt: skip
+    assert code == 0
+    assert main(["replay", str(record), "--summary"]) == 0
+    summary = capsys.readouterr().out
+    assert "Serving Benchmark Result" in summary
+    assert summary.split("Successful requests:")[1].split()[0] == "3"
+    assert main(["export", str(record), "--json", str(out)]) == 0
+    exported = json.loads(out.read_text())
+    assert exported["completed"] == 3 and exported["max_concurrency"] == 3
+    assert len(exported["tokens"]) == 3 * 8 + 8  # every arrival of the three requests and the warm-up

@@ -32,6 +32,8 @@ import time
 
 MODEL = "fake-model"
 KEY = "secret"
+CHAT_CHUNK = (b'data: {"id":"x","object":"chunk","model":"fake-model","choices":[{"index":0,"delta":'
+              b'{"content":"%d;"},"finish_reason":null}],"usage":{"prompt_tokens":%d,"completion_tokens":%d}}\n\n')
 POSTS: dict[str, int] = {}
 """Completion requests seen per scenario."""
 
@@ -99,6 +101,9 @@ async def _stream(writer: asyncio.StreamWriter, options: dict[str, object], prom
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": (i + 1) * k} if usage_mode == "chunk" else None
         if name == "garbage":
             await _write_chunk(writer, b"data: this is not json\n\n")
+            continue
+        if chat and usage is not None:  # the common case, formatted without json.dumps (benchmarks)
+            await _write_chunk(writer, CHAT_CHUNK % (time.perf_counter_ns(), prompt_tokens, (i + 1) * k))
             continue
         text = f"{time.perf_counter_ns()};"
         await _write_chunk(writer, _chunk(text, None, usage, chat))
