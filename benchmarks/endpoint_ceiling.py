@@ -12,7 +12,8 @@ process, the pipe, the pump, the Session.
    as a batching server writes them).
 3. Concurrency sweep: a chunk every 20 ms per stream, S streams.
 
-Each point prints the chunks/s achieved, |timing error| p50 / p99 / max and the p99 delivery delay.
+Each point (the median of ``--repeat`` runs) prints the chunks/s achieved, |timing error| p50 / p99 /
+max and the p99 delivery delay.
 The ceiling is the last point whose p99 error stays under 1 ms. On a 2-core machine shared with
 other work, run it as ``flock /tmp/tpstui-bench.lock .venv/bin/python benchmarks/endpoint_ceiling.py``.
 """
@@ -162,6 +163,12 @@ def measure(server: Server, streams: int, gap_ms: float, chunks: int) -> dict[st
     }
 
 
+def repeated(server: Server, times: int, streams: int, gap_ms: float, chunks: int) -> dict[str, float]:
+    """The median of each figure over ``times`` runs (the machine is shared: single runs are noisy)."""
+    runs = [measure(server, streams, gap_ms, chunks) for _ in range(times)]
+    return {key: float(np.median([r[key] for r in runs])) for key in runs[0]}
+
+
 def row(label: str, result: dict[str, float]) -> str:
     return (
         f"{label:>22} {result['offered']:>9.0f} {result['achieved']:>9.0f} {result['p50']:>7.3f} "
@@ -172,6 +179,7 @@ def row(label: str, result: dict[str, float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer points (a smoke run)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per point; the medians are printed (default 3)")
     args = parser.parse_args()
     server = Server()
     try:
@@ -187,10 +195,11 @@ def main() -> int:
         print("\nrate sweep: 64 streams in phase\n" + header)
         gaps = (8, 4, 2) if args.quick else (16, 8, 4, 3, 2.5, 2, 1.5)
         for gap in gaps:
-            print(row(f"64 × every {gap:g} ms", measure(server, 64, gap, max(int(2000 / gap), 40))), flush=True)
+            result = repeated(server, args.repeat, 64, gap, max(int(2000 / gap), 40))
+            print(row(f"64 × every {gap:g} ms", result), flush=True)
         print("\nconcurrency sweep: a chunk every 20 ms per stream\n" + header)
         for streams in (16, 64, 256) if args.quick else (16, 64, 128, 256, 384, 512):
-            print(row(f"{streams} streams", measure(server, streams, 20, 50)), flush=True)
+            print(row(f"{streams} streams", repeated(server, args.repeat, streams, 20, 50)), flush=True)
     finally:
         server.stop()
     print(

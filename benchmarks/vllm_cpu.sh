@@ -11,7 +11,8 @@
 #   (importlib.metadata.version("vllm")): the CLI runs through a three-line shim that maps the name;
 #   VLLM_TARGET_DEVICE=cpu makes it pick its CPU platform;
 # - runs both clients with the same workload (random prompts of $INPUT tokens, $OUTPUT output tokens,
-#   --ignore-eos, $PROMPTS requests per point) and prints TTFT / TPOT / ITL / output throughput side by side.
+#   --ignore-eos, $PROMPTS requests per point) in alternating order, $ROUNDS rounds, and prints the median
+#   over rounds of TTFT / TPOT / ITL / output throughput side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ INPUT=${INPUT:-128}
 OUTPUT=${OUTPUT:-64}
 PROMPTS=${PROMPTS:-16}
 CONCURRENCY=${CONCURRENCY:-"1 4 16"}
+ROUNDS=${ROUNDS:-2}
 OUT=${OUT:-$(mktemp -d /tmp/tpstui-vllm-cpu.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -69,22 +71,36 @@ for _ in $(seq 1 120); do
 done
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "vllm_cpu: the server did not start" >&2; exit 1; }
 
-for c in $CONCURRENCY; do
-  echo "vllm_cpu: concurrency $c: tpstui bench --endpoint" >&2
-  .venv/bin/tpstui bench --endpoint "http://127.0.0.1:$PORT/v1" --api completions --concurrency "$c" \
+run_tpstui() {
+  .venv/bin/tpstui bench --endpoint "http://127.0.0.1:$PORT/v1" --api completions --concurrency "$1" \
     --num-requests "$PROMPTS" --warmup-requests 1 --prompt-tokens "$INPUT" -n "$OUTPUT" --ignore-eos \
-    --telemetry none --quiet --json "$OUT/tpstui-c$c.json" >/dev/null
-  echo "vllm_cpu: concurrency $c: vllm bench serve" >&2
+    --telemetry none --quiet --json "$OUT/tpstui-c$1-r$2.json" >/dev/null
+}
+run_vllm() {
   vllm bench serve --backend vllm --base-url "http://127.0.0.1:$PORT" --endpoint /v1/completions \
     --model "$MODEL_DIR" --dataset-name random --random-input-len "$INPUT" --random-output-len "$OUTPUT" \
-    --num-prompts "$PROMPTS" --max-concurrency "$c" --ignore-eos --percentile-metrics ttft,tpot,itl,e2el \
-    --metric-percentiles 50,99 --save-result --result-dir "$OUT" --result-filename "vllm-c$c.json" \
-    >"$OUT/vllm-c$c.log" 2>&1
+    --num-prompts "$PROMPTS" --max-concurrency "$1" --ignore-eos --percentile-metrics ttft,tpot,itl,e2el \
+    --metric-percentiles 50,99 --save-result --result-dir "$OUT" --result-filename "vllm-c$1-r$2.json" \
+    >"$OUT/vllm-c$1-r$2.log" 2>&1
+}
+for r in $(seq 1 "$ROUNDS"); do
+  for c in $CONCURRENCY; do
+    echo "vllm_cpu: round $r, concurrency $c" >&2
+    if [ $((r % 2)) -eq 1 ]; then run_tpstui "$c" "$r"; run_vllm "$c" "$r"; else run_vllm "$c" "$r"; run_tpstui "$c" "$r"; fi
+  done
 done
 
-.venv/bin/python - "$OUT" $CONCURRENCY <<'EOF'
-import json, sys
-out, levels = sys.argv[1], sys.argv[2:]
+.venv/bin/python - "$OUT" "$ROUNDS" $CONCURRENCY <<'EOF'
+import json, statistics, sys
+out, rounds, levels = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+
+
+def median(tool, c, key):
+    values = [json.load(open(f"{out}/{tool}-c{c}-r{r}.json")).get(key) for r in range(1, rounds + 1)]
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
 keys = [("mean_ttft_ms", "TTFT mean ms"), ("median_ttft_ms", "TTFT median ms"), ("mean_tpot_ms", "TPOT mean ms"),
         ("mean_itl_ms", "ITL mean ms"), ("median_itl_ms", "ITL median ms"), ("p99_itl_ms", "ITL p99 ms"),
         ("mean_e2el_ms", "E2EL mean ms"), ("output_throughput", "output tok/s"), ("request_throughput", "req/s")]
@@ -92,9 +108,8 @@ print(f"{'':<16}" + "".join(f"{'c=' + c + ' tpstui':>14}{'vllm':>10}" for c in l
 for key, label in keys:
     cells = ""
     for c in levels:
-        ours = json.load(open(f"{out}/tpstui-c{c}.json")).get(key)
-        theirs = json.load(open(f"{out}/vllm-c{c}.json")).get(key)
+        ours, theirs = median("tpstui", c, key), median("vllm", c, key)
         cells += f"{ours if ours is None else round(ours, 2):>14}{theirs if theirs is None else round(theirs, 2):>10}"
     print(f"{label:<16}{cells}")
-print(f"(results and logs in {out})")
+print(f"(median of {rounds} rounds in alternating order; results and logs in {out})")
 EOF

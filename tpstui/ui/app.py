@@ -245,7 +245,7 @@ class TpsApp(ReplayKeys):
         elif name == "requests" and is_serving_session(session):
             self.requests.display = True
             following = model.current.run if model.current is not None else None
-            self.requests.show(self.serving, ServingView.latest(model, 40), following)
+            self.requests.show(self.serving, self.serving.latest(model, 40), following)
         elif name == "telemetry":
             self.telemetry.notes = self.source.notes  # known once telemetry has started
             self.telemetry.show(model, session.active_reasons(), session.failures)

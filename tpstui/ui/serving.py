@@ -8,7 +8,6 @@ for the system TPS, and counts requests from the ``ViewModel``'s runs. Every rat
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,7 +56,10 @@ def _status(state: RunState) -> tuple[str, bool]:
 
 @dataclass
 class ServingView:
-    """Request-level figures of the session so far (warm-up requests left out of the counts)."""
+    """Request-level figures of the session so far (warm-up requests left out of the counts).
+
+    O(new arrivals + requests in flight) per frame: a request is counted once, when it ends.
+    """
 
     seen: int = 0
     times: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
@@ -65,17 +67,22 @@ class ServingView:
     system_tps: float | None = None
     in_flight: int = 0
     sent: int = 0
+    """Measured requests sent."""
+    warmups: int = 0
     completed: int = 0
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     request_rate: float | None = None
     """Completed requests per second since the first measured request was sent."""
     session: Session | None = None
+    _runs_seen: int = 0
+    _going: set[int] = field(default_factory=set)
+    _first_ns: int | None = None
 
     def update(self, session: Session, model: ViewModel, now_ns: int) -> None:
         if session is not self.session:  # a replay seeking back swaps the session: start over
-            self.seen, self.session = 0, session
-            self.times, self.counts = self.times[:0], self.counts[:0]
+            self.__dict__.update(ServingView().__dict__)
+            self.session = session
         times, counts, self.seen = session.system_arrivals(self.seen)
         times = np.concatenate((self.times, times))
         counts = np.concatenate((self.counts, counts))
@@ -85,23 +92,38 @@ class ServingView:
         self.times, self.counts = times, counts
         self.system_tps = metrics.rolling_tps(times, now_ns, WINDOW_NS, counts) if times.size else None
         self.in_flight = session.in_flight
-        measured = [model.runs[r] for r in model.run_order if not model.runs[r].warmup]
-        done = [s for s in measured if s.tail.finished is not None and s.tail.finished.reason != "stopped"]
-        failed = [s for s in measured if s.tail.error is not None]
-        self.sent, self.completed, self.failed = len(measured), len(done), len(failed)
-        self.errors = dict(Counter(s.tail.error_kind or "error" for s in failed))
-        first = measured[0].tail.started.t_ns if measured else None
-        elapsed = (now_ns - first) / 1e9 if first is not None else 0.0
+        self._count(model)
+        elapsed = (now_ns - self._first_ns) / 1e9 if self._first_ns is not None else 0.0
         self.request_rate = self.completed / elapsed if elapsed > 0 else None
 
-    @staticmethod
-    def latest(model: ViewModel, count: int) -> list[RequestRow]:
-        """The ``count`` most recently sent requests, newest first."""
+    def _count(self, model: ViewModel) -> None:
+        for run in model.run_order[self._runs_seen :]:
+            state = model.runs[run]
+            if state.warmup:
+                self.warmups += 1
+                continue
+            self.sent += 1
+            self._going.add(run)
+            if self._first_ns is None:
+                self._first_ns = state.tail.started.t_ns
+        self._runs_seen = len(model.run_order)
+        for run in list(self._going):
+            tail = model.runs[run].tail
+            if tail.finished is not None:
+                self.completed += tail.finished.reason != "stopped"
+            elif tail.error is not None:
+                self.failed += 1
+                kind = tail.error_kind or "error"
+                self.errors[kind] = self.errors.get(kind, 0) + 1
+            else:
+                continue
+            self._going.discard(run)
+
+    def latest(self, model: ViewModel, count: int) -> list[RequestRow]:
+        """The ``count`` most recently sent requests, newest first (after ``update``)."""
         rows = []
-        order = model.run_order
-        warmups = sum(1 for r in order if model.runs[r].warmup)
-        measured = len(order) - warmups
-        for run in reversed(order[-count:]):
+        warmups, measured = self.warmups, self.sent
+        for run in reversed(model.run_order[-count:]):
             state = model.runs[run]
             quick = state.quick_metrics()
             status, failed = _status(state)
