@@ -60,10 +60,18 @@ EOF
 vllm() { VLLM_TARGET_DEVICE=cpu HF_HUB_OFFLINE=1 "$VLLM_VENV/bin/python" "$SHIM" "$@"; }
 
 echo "vllm_cpu: serving $MODEL_DIR on 127.0.0.1:$PORT (log: $OUT/serve.log)" >&2
-VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-2} vllm serve "$MODEL_DIR" --host 127.0.0.1 --port "$PORT" \
+# its own session (process group), so that the EXIT trap ends the API server and its engine processes
+# together: they inherit this script's fds, the benchmark lock among them
+VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-2} VLLM_TARGET_DEVICE=cpu HF_HUB_OFFLINE=1 \
+  setsid "$VLLM_VENV/bin/python" "$SHIM" serve "$MODEL_DIR" --host 127.0.0.1 --port "$PORT" \
   --max-model-len 2048 >"$OUT/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
+stop_server() {
+  kill -TERM -- "-$SERVER" 2>/dev/null || true
+  for _ in $(seq 1 30); do kill -0 -- "-$SERVER" 2>/dev/null || return 0; sleep 1; done
+  kill -KILL -- "-$SERVER" 2>/dev/null || true
+}
+trap stop_server EXIT
 for _ in $(seq 1 120); do
   curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
   kill -0 $SERVER 2>/dev/null || { tail -20 "$OUT/serve.log" >&2; exit 1; }
