@@ -8,10 +8,11 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from tpstui.commands.options import (
+    add_endpoint_options,
     add_record_options,
     add_run_options,
+    engine_from_args,
     record_path_from_args,
-    settings_from_args,
     telemetry_options_from_args,
 )
 from tpstui.errors import EXIT_INTERRUPTED, UserError
@@ -30,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Measure generation speed without the UI: warm-up runs, then N measured runs.",
     )
     add_run_options(parser, runs_default=3, warmup_default=1)
+    add_endpoint_options(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write the full report (raw per-token timestamps) as JSON")
     out.add_argument("--csv", metavar="PATH", help="write one row per run as CSV")
@@ -76,15 +78,19 @@ class _Progress:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    from tpstui.commands.serving_progress import ServingProgress
     from tpstui.reports.bench import build_report, table_text, write_report
-    from tpstui.sources.generation.engine import TransformersEngine
     from tpstui.sources.live import LiveSession
 
-    settings = settings_from_args(args)
+    engine = engine_from_args(args)
     telemetry = telemetry_options_from_args(args)
     _check_output_paths(args.json, args.csv)
-    live = LiveSession(TransformersEngine(settings), telemetry, record=record_path_from_args(args, by_default=False))
-    progress = _Progress(sys.stderr, settings.runs, settings.warmup, args.quiet)
+    live = LiveSession(engine, telemetry, record=record_path_from_args(args, by_default=False))
+    progress: _Progress | ServingProgress
+    if args.endpoint:
+        progress = ServingProgress(sys.stderr, args.quiet)
+    else:
+        progress = _Progress(sys.stderr, engine.plan.runs, engine.plan.warmup, args.quiet)
     live.bus.subscribe(progress.on_event)
     interrupted = False
     try:
@@ -93,9 +99,10 @@ def run_bench(args: argparse.Namespace) -> int:
             progress.stage(1.0, f"telemetry: skipped {note}")
         progress.stage(
             1.0,
-            f"loaded {model.name} in {model.load_seconds:.1f} s"
+            (f"ready: {model.name} at {model.device} ({model.load_seconds:.1f} s)" if args.endpoint
+             else f"loaded {model.name} in {model.load_seconds:.1f} s")
             + (" (from the conversion cache)" if model.cached else ""),
-        )
+        )  # fmt: skip
         live.request_planned_runs()
         engine = live.engine
         try:
@@ -103,7 +110,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 pass
         except KeyboardInterrupt:
             interrupted = True
-            progress.stage(1.0, "interrupted: stopping the current run")
+            progress.stage(1.0, "interrupted: stopping the current run" + ("s" if args.endpoint else ""))
             engine.stop()
             deadline = time.monotonic() + 5
             while not engine.wait_idle(0.2) and time.monotonic() < deadline:
@@ -111,6 +118,8 @@ def run_bench(args: argparse.Namespace) -> int:
     finally:
         live.close()
     failures = [v for v in live.session.runs(include_warmup=True) if v.error]
+    if isinstance(progress, ServingProgress) and not args.quiet:
+        progress.line()
     report = build_report(
         live.session,
         live.recorded_settings(),
@@ -122,7 +131,8 @@ def run_bench(args: argparse.Namespace) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
     if failures:
-        print(f"tpstui: error: {len(failures)} run(s) failed: {failures[0].error}", file=sys.stderr)
+        what = "request(s)" if args.endpoint else "run(s)"
+        print(f"tpstui: error: {len(failures)} {what} failed: {failures[0].error}", file=sys.stderr)
         return 1
     return 0
 

@@ -11,10 +11,11 @@ import os
 import sys
 
 from tpstui.commands.options import (
+    add_endpoint_options,
     add_record_options,
     add_run_options,
+    engine_from_args,
     record_path_from_args,
-    settings_from_args,
     telemetry_options_from_args,
 )
 from tpstui.errors import UserError
@@ -30,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "warm-up, then N runs (or --loop until stopped). Keys: q quit, r run again, s stop, t theme, ? help.",
     )
     add_run_options(parser, runs_default=3, warmup_default=1)
+    add_endpoint_options(parser)
     app = parser.add_argument_group("app")
     app.add_argument("--loop", action="store_true", help="repeat runs until stopped (soak runs that expose throttling)")
     app.add_argument("--theme", default="dark", metavar="NAME", help="dark (default), light, high-contrast, ...")
@@ -46,10 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from tpstui.sources.generation.engine import TransformersEngine
     from tpstui.sources.live import LiveSession
 
-    settings = settings_from_args(args, loop=args.loop)
+    engine = engine_from_args(args, loop=args.loop)
     telemetry = telemetry_options_from_args(args)
     if not 1 <= args.fps <= 60:
         raise UserError(f"--fps must be between 1 and 60 (got {args.fps:g}).")
@@ -62,7 +63,7 @@ def run_live(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("tpstui run needs a terminal; for headless measurement use: tpstui bench")
     record = record_path_from_args(args, by_default=True)
-    source = LiveSession(TransformersEngine(settings), telemetry, record=record)
+    source = LiveSession(engine, telemetry, record=record)
     code = run_app(source, theme=args.theme, fps=args.fps, cpu_budget=args.ui_cpu / 100)
     if record is not None and source.recording_path is not None:
         from tpstui.stream.recording import display_path

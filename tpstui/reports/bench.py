@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tpstui import __version__
+from tpstui.reports.serving import SERVING_DEFINITIONS, is_serving, serving_fields, serving_table_text
 from tpstui.state.metrics import AcrossRuns, across_runs
 from tpstui.state.session import RunView, Session
 from tpstui.state.telemetry import run_telemetry
@@ -135,6 +136,9 @@ def build_report(
             ],
         },
     }
+    if is_serving(settings):
+        report["metric_definitions"] = METRIC_DEFINITIONS | SERVING_DEFINITIONS
+        report.update(serving_fields(session, settings))
     if extra:
         report.update(extra)
     cleaned: dict[str, Any] = _finite(report)
@@ -235,6 +239,8 @@ def _pm(agg: dict[str, Any] | None, scale: float = 1.0, digits: int = 2) -> str:
 
 def table_text(report: dict[str, Any]) -> str:
     """A readable summary for the terminal."""
+    if is_serving(report["settings"]):
+        return serving_table_text(report)
     lines: list[str] = []
     model = report.get("model") or {}
     if model:

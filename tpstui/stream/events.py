@@ -35,8 +35,12 @@ __all__ = [
     "Tokens",
 ]
 
-SCHEMA_VERSION = "1.0"
-"""major.minor; readers refuse a newer major version and accept any minor."""
+SCHEMA_VERSION = "1.1"
+"""major.minor; readers refuse a newer major version and accept any minor.
+
+1.1 (additive): ``RunFinished`` gained ``server_tokens``, ``server_prompt_tokens``, ``chunks`` and
+``multi_token_chunks``, ``RunFailed`` gained ``kind`` (all with defaults, so 1.0 files read as before).
+"""
 
 
 class SessionStarted(msgspec.Struct, frozen=True, tag="session"):
@@ -124,6 +128,14 @@ class RunFinished(msgspec.Struct, frozen=True, tag="run_end"):
     tokens: int
     """Real tokens of sequence 0."""
     tokens_all: int
+    server_tokens: int | None = None
+    """Output tokens the server reported (an endpoint's ``usage.completion_tokens``; None: not reported)."""
+    server_prompt_tokens: int | None = None
+    """Prompt tokens the server reported (``usage.prompt_tokens``)."""
+    chunks: int = 0
+    """Stream chunks that carried output (an endpoint's SSE events with content; 0 for the transformers engine)."""
+    multi_token_chunks: int = 0
+    """Of those, the chunks that carried more than one token (a chunk is not a token)."""
 
 
 class RunFailed(msgspec.Struct, frozen=True, tag="run_fail"):
@@ -132,6 +144,9 @@ class RunFailed(msgspec.Struct, frozen=True, tag="run_fail"):
     t_ns: int
     run: int
     error: str
+    kind: str = ""
+    """What went wrong, for counting errors by kind: "http_500", "timeout", "disconnect", "connect",
+    "malformed", "server_error" (an endpoint's request); "" for a generation or load error."""
 
 
 class TelemetrySample(msgspec.Struct, frozen=True, tag="sample"):

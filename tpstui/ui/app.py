@@ -29,16 +29,18 @@ from tpstui.ui.budget import DEFAULT_FRACTION, CpuBudget
 from tpstui.ui.model import FullStats, ViewModel, compute_full
 from tpstui.ui.replay_keys import REPLAY_ACTIONS, ReplayKeys
 from tpstui.ui.screens.help import HelpScreen
+from tpstui.ui.serving import ServingView, is_serving_session
 from tpstui.ui.themes import DEFAULT_THEME, THEME_ORDER, app_variable_defaults, load_themes
 from tpstui.ui.widgets import HeaderBar, LoadPanel, StatsPanel, StreamText, TelemetryPanel, TpsChart
 from tpstui.ui.widgets.header import model_facts
+from tpstui.ui.widgets.requests import RequestsPanel
 
 __all__ = ["TpsApp", "run_app"]
 
-WIDGET_HZ = {"header": 5.0, "chart": 5.0, "stream": 10.0, "stats": 4.0, "telemetry": 2.0}
+WIDGET_HZ = {"header": 5.0, "chart": 5.0, "stream": 10.0, "stats": 4.0, "telemetry": 2.0, "requests": 4.0}
 """How often each widget may redraw; the frame timer (``fps``) only pulls data and checks these."""
-WIDGET_PHASE = {"header": 1, "chart": 0, "stream": 0, "stats": 1, "telemetry": 3}
-DRAW_ORDER = ("stream", "chart", "header", "stats", "telemetry")
+WIDGET_PHASE = {"header": 1, "chart": 0, "stream": 0, "stats": 1, "telemetry": 3, "requests": 2}
+DRAW_ORDER = ("stream", "chart", "header", "stats", "requests", "telemetry")
 """Which pending widget redraws first when the CPU budget is short (while a run generates)."""
 MAX_STALE_S = 1.0
 """However short the CPU budget, a pending widget redraws at least this often."""
@@ -89,6 +91,8 @@ class TpsApp(ReplayKeys):
         self.fps = fps
         self.exit_when_done = exit_when_done
         self.model = ViewModel()
+        self.serving = ServingView()
+        """Request-level figures of an endpoint session (see ``ui.serving``)."""
         self.frame_seconds: list[float] = []
         """Duration of each frame's update (for benchmarks/ui_ingest.py)."""
         self._full_pending = False
@@ -116,6 +120,7 @@ class TpsApp(ReplayKeys):
                 yield StreamText(id="stream")
             with Vertical(id="right"):
                 yield StatsPanel(id="stats")
+                yield RequestsPanel(id="requests")
                 with VerticalScroll(id="telemetry-box", can_focus=False):
                     yield TelemetryPanel(id="telemetry")
         yield Footer(compact=True)
@@ -125,6 +130,7 @@ class TpsApp(ReplayKeys):
             "#chart": ("tokens/s", "▇ token ⠒ 1s avg ┊ run ━ throttle"),
             "#stream": ("output", ""),
             "#stats": ("stats", ""),
+            "#requests": ("requests", "▸ followed in output"),
             "#telemetry-box": ("telemetry", ""),
         }
         for selector, (title, subtitle) in titles.items():
@@ -137,6 +143,8 @@ class TpsApp(ReplayKeys):
         self.chart = self.query_one(TpsChart)
         self.stream = self.query_one(StreamText)
         self.stats = self.query_one(StatsPanel)
+        self.requests = self.query_one(RequestsPanel)
+        self.requests.display = False  # shown once the session turns out to be an endpoint's
         self.telemetry = self.query_one(TelemetryPanel)
         if self.source.recording_path is not None:  # tpstui run records by default: say where
             self.notify(f"recording to {self.source.recording_path}", title="recording", timeout=8)
@@ -157,6 +165,8 @@ class TpsApp(ReplayKeys):
         self._frame_index += 1
         session = self.source.session
         self.model.update(session, self.source.now_ns())
+        if is_serving_session(session):
+            self.serving.update(session, self.model, self.source.now_ns())
         self._show(session, force)
         self.frame_seconds.append(time.perf_counter() - started)
         if self.exit_when_done and self._finished(session):
@@ -232,6 +242,10 @@ class TpsApp(ReplayKeys):
         elif name == "stats":
             self._full_stats(session)
             self.stats.show(model)
+        elif name == "requests" and is_serving_session(session):
+            self.requests.display = True
+            following = model.current.run if model.current is not None else None
+            self.requests.show(self.serving, self.serving.latest(model, 40), following)
         elif name == "telemetry":
             self.telemetry.notes = self.source.notes  # known once telemetry has started
             self.telemetry.show(model, session.active_reasons(), session.failures)
@@ -260,6 +274,12 @@ class TpsApp(ReplayKeys):
         if current is None:
             return "ready"
         settings = session.started.settings if session.started is not None else {}
+        if is_serving_session(session):
+            serving = self.serving
+            planned = "" if settings.get("loop") or settings.get("duration_s") else f"/{settings.get('runs')}"
+            busy = isinstance(source, LiveControls) and source.busy
+            state = f"{serving.in_flight} in flight" if busy or serving.in_flight else "done"
+            return f"{serving.completed + serving.failed}{planned} requests · {state}"
         index = model.measured_index(current)
         if not current.tail.done:
             if index == 0:

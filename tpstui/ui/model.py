@@ -216,6 +216,23 @@ class ViewModel:
             self._pull_run(session, state)
             if state.tail.done and state is not self.current:
                 self._open.discard(run)
+        self._follow_next(session)
+
+    def _follow_next(self, session: Session) -> None:
+        """Once the followed run is done, follow the newest run still going (runs overlap only for an
+        endpoint under concurrency: one run at a time, this never switches)."""
+        current = self.current
+        if current is None or not current.tail.done:
+            return
+        going = [r for r in self._open if not self.runs[r].tail.done]
+        if not going:
+            return
+        state = self.runs[max(going)]
+        whole = session.run_tail(state.run, 0, 1 << 62)
+        state.recent, state.recent_counts = whole.arrivals[:0], whole.counts[:0]
+        state.keep_recent(whole.arrivals[: state.arrivals_seen], whole.counts[: state.arrivals_seen], self.now_ns)
+        self.current = state
+        self.version += 1
 
     def _add_run(self, session: Session, run: int) -> None:
         tail = session.run_tail(run, 1 << 62, 1 << 62)
@@ -226,7 +243,9 @@ class ViewModel:
         self.run_marks.append((tail.started.t_ns, tail.started.warmup))
         if self.timeline is None:
             self.timeline = Timeline(tail.started.t_ns)
-        self.current = state
+        current = self.current
+        if current is None or current.tail.done or session.run_tail(current.run, 1 << 62, 1 << 62).done:
+            self.current = state  # follow one run until it is done (see _follow_next)
         self.version += 1
 
     def _pull_run(self, session: Session, state: RunState) -> None:

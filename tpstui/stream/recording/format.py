@@ -2,7 +2,7 @@
 
 A recording is the event stream written down::
 
-    frame 0   {"format":"tpstui-recording","schema":"1.0",...}   the header, alone, written at open
+    frame 0   {"format":"tpstui-recording","schema":"1.1",...}   the header, alone, written at open
     frame 1   {"type":"session",...}\\n["tok",...]\\n...           events flushed together (≤ 0.5 s)
     frame 2   ...
 

@@ -2,8 +2,9 @@
 
 from tpstui.ui.widgets.chart import TpsChart
 from tpstui.ui.widgets.header import HeaderBar, LoadPanel
+from tpstui.ui.widgets.requests import RequestsPanel
 from tpstui.ui.widgets.stats import StatsPanel
 from tpstui.ui.widgets.stream import StreamText
 from tpstui.ui.widgets.telemetry import TelemetryPanel
 
-__all__ = ["HeaderBar", "LoadPanel", "StatsPanel", "StreamText", "TelemetryPanel", "TpsChart"]
+__all__ = ["HeaderBar", "LoadPanel", "RequestsPanel", "StatsPanel", "StreamText", "TelemetryPanel", "TpsChart"]
