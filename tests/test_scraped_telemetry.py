@@ -165,7 +165,8 @@ def test_engine_metrics_become_rates_and_means_over_the_window(engine: MetricsSe
     assert samples[0].values.get("requests_waiting", 0.0) == 0.0
     assert last["server_gen_tps"] == pytest.approx(100.0, rel=0.15)  # counter → rate on the sample clock
     assert last["prefix_hit_pct"] == pytest.approx(25.0, rel=0.01)
-    assert last["server_ttft_s"] == pytest.approx(0.05, rel=0.01) and last["server_itl_s"] == pytest.approx(0.02, rel=0.01)
+    assert last["server_ttft_s"] == pytest.approx(0.05, rel=0.01)
+    assert last["server_itl_s"] == pytest.approx(0.02, rel=0.01)
     assert last["kv_cache_pct"] > samples[0].values["kv_cache_pct"]
     assert backend.devices()[0].name == "vllm engine"
 
@@ -237,3 +238,11 @@ def test_the_exposition_memory_gives_what_the_library_parser_gives() -> None:
     assert parser.parse(grown) == parse_exposition(grown)
     with pytest.raises(ScrapeError):
         parser.parse(later.replace(" 97\n", " ninety-seven\n"))
+
+
+def test_server_metrics_without_a_url_means_the_endpoint_servers() -> None:
+    from tpstui.commands.options import endpoint_metrics_url
+
+    assert endpoint_metrics_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/metrics"
+    assert endpoint_metrics_url("https://llm.example:443/v1/") == "https://llm.example:443/metrics"
+    assert main(["bench", "--server-metrics", "--telemetry", "none"]) == 2  # no --endpoint to take it from

@@ -91,8 +91,11 @@ def add_run_options(parser: argparse.ArgumentParser, runs_default: int, warmup_d
     )
     tel.add_argument(
         "--server-metrics",
+        nargs="?",
+        const=ENDPOINT_METRICS,
         metavar="URL",
-        help="scrape a serving engine's Prometheus /metrics (vLLM, SGLang, TGI) beside the local telemetry",
+        help="scrape a serving engine's Prometheus /metrics (vLLM, SGLang, TGI) beside the local telemetry "
+        "(no URL: the --endpoint server's /metrics)",
     )
     tel.add_argument(
         "--dcgm",
@@ -154,6 +157,8 @@ def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:
     if not 0 < scrape_hz <= MAX_HZ:
         raise UserError(f"--scrape-hz must be above 0 and at most {MAX_HZ:g} (got {scrape_hz:g}).")
     server = getattr(args, "server_metrics", None)
+    if server == ENDPOINT_METRICS:
+        server = endpoint_metrics_url(getattr(args, "endpoint", None))
     return TelemetryOptions(
         backend=args.telemetry,
         sample_hz=args.sample_hz,
@@ -164,6 +169,22 @@ def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:
         dcgm=tuple(metrics_url(u, "--dcgm") for u in (getattr(args, "dcgm", None) or "").split(",") if u.strip()),
         scrape_hz=scrape_hz,
     )
+
+
+ENDPOINT_METRICS = "<endpoint>"
+"""``--server-metrics`` given without a URL: the ``--endpoint`` server's ``/metrics``."""
+
+
+def endpoint_metrics_url(endpoint: str | None) -> str:
+    """``/metrics`` at the root of the ``--endpoint`` server (where vLLM, SGLang and TGI serve it)."""
+    from urllib.parse import urlparse
+
+    from tpstui.errors import UserError
+
+    if not endpoint:
+        raise UserError("--server-metrics without a URL needs --endpoint URL (or give the metrics URL).")
+    parsed = urlparse(endpoint)
+    return f"{parsed.scheme}://{parsed.netloc}/metrics"
 
 
 def metrics_url(text: str, option: str) -> str:
