@@ -82,7 +82,7 @@ curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "vllm_cpu: the ser
 run_tpstui() {
   .venv/bin/tpstui bench --endpoint "http://127.0.0.1:$PORT/v1" --api completions --concurrency "$1" \
     --num-requests "$PROMPTS" --warmup-requests 1 --prompt-tokens "$INPUT" -n "$OUTPUT" --ignore-eos \
-    --telemetry none --quiet --json "$OUT/tpstui-c$1-r$2.json" >/dev/null
+    --telemetry none --server-metrics --scrape-hz 4 --quiet --json "$OUT/tpstui-c$1-r$2.json" >/dev/null
 }
 run_vllm() {
   vllm bench serve --backend vllm --base-url "http://127.0.0.1:$PORT" --endpoint /v1/completions \
@@ -119,5 +119,21 @@ for key, label in keys:
         ours, theirs = median("tpstui", c, key), median("vllm", c, key)
         cells += f"{ours if ours is None else round(ours, 2):>14}{theirs if theirs is None else round(theirs, 2):>10}"
     print(f"{label:<16}{cells}")
-print(f"(median of {rounds} rounds in alternating order; results and logs in {out})")
+
+
+def server_side(c, key):
+    """The engine's own figure (its /metrics, scraped by tpstui beside the run): mean over the requests."""
+    means = []
+    for r in range(1, rounds + 1):
+        for run in json.load(open(f"{out}/tpstui-c{c}-r{r}.json"))["runs"]:
+            value = run["telemetry"]["devices"].get("server", {}).get("metrics", {}).get(key, {}).get("mean")
+            if value is not None and run["measured"]:
+                means.append(value)
+    return round(statistics.mean(means) * 1e3, 2) if means else None
+
+
+for key, label in (("server_ttft_s", "server TTFT ms"), ("server_itl_s", "server ITL ms")):
+    print(f"{label:<16}" + "".join(f"{str(server_side(c, key)):>14}{'':>10}" for c in levels))
+print(f"(median of {rounds} rounds in alternating order; the server rows are vLLM's own histograms, "
+      f"scraped by tpstui --server-metrics; results and logs in {out})")
 EOF

@@ -43,6 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--probe-bw", action="store_true", help="measure the CPU's memory bandwidth again (the peak for CPU MBU)"
     )
+    parser.add_argument(
+        "--dcgm", metavar="URL[,URL...]", help="also list what each of these DCGM exporters answers (one per node)"
+    )
     parser.set_defaults(handler=run_devices)
 
 
@@ -121,7 +124,41 @@ def _text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def collect_exporters(urls: list[str]) -> dict[str, Any]:
+    """Each DCGM exporter's GPUs and the metrics it answers, keyed ``dcgm <url>``."""
+    from tpstui.sources.telemetry.base import BackendUnavailable
+    from tpstui.sources.telemetry.dcgm import DcgmBackend
+
+    result: dict[str, Any] = {}
+    for url in urls:
+        try:
+            backend = DcgmBackend([url])
+        except BackendUnavailable as error:
+            result[f"dcgm {url}"] = {"available": False, "reason": str(error), "devices": []}
+            continue
+        try:
+            backend.sample()
+            infos = backend.devices()
+        finally:
+            backend.close()
+        devices = [
+            {
+                "device": info.device,
+                "name": info.name,
+                "details": dict(info.details),
+                "supported": _ordered([*info.supported, "reasons"]),
+                "not_supported": [k for k in GPU_METRICS if k not in info.supported and k != "reasons"],
+            }
+            for info in infos
+        ]
+        result[f"dcgm {url}"] = {"available": True, "devices": devices}
+    return result
+
+
 def run_devices(args: argparse.Namespace) -> int:
-    result = collect_devices(args.probe_bw)
+    from tpstui.commands.options import metrics_url
+
+    urls = [metrics_url(u, "--dcgm") for u in (args.dcgm or "").split(",") if u.strip()]
+    result = collect_devices(args.probe_bw) | collect_exporters(urls)
     print(json.dumps(result, indent=2) if args.json else _text(result))
     return 0

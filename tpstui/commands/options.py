@@ -19,6 +19,7 @@ __all__ = [
     "add_run_options",
     "endpoint_settings_from_args",
     "engine_from_args",
+    "metrics_url",
     "record_path_from_args",
     "settings_from_args",
     "telemetry_options_from_args",
@@ -89,6 +90,22 @@ def add_run_options(parser: argparse.ArgumentParser, runs_default: int, warmup_d
         help="GPUs to watch, by nvidia-smi / amd-smi index: 0,1 or all (default: the GPUs the run uses)",
     )
     tel.add_argument(
+        "--server-metrics",
+        nargs="?",
+        const=ENDPOINT_METRICS,
+        metavar="URL",
+        help="scrape a serving engine's Prometheus /metrics (vLLM, SGLang, TGI) beside the local telemetry "
+        "(no URL: the --endpoint server's /metrics)",
+    )
+    tel.add_argument(
+        "--dcgm",
+        metavar="URL[,URL...]",
+        help="scrape NVIDIA DCGM exporters (e.g. http://node1:9400/metrics), one URL per node",
+    )
+    tel.add_argument(
+        "--scrape-hz", type=float, default=2.0, metavar="HZ", help="scrapes per second of those (default: 2)"
+    )
+    tel.add_argument(
         "--peak-bw",
         type=float,
         metavar="GB/S",
@@ -136,13 +153,51 @@ def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:
     peak = getattr(args, "peak_bw", None)
     if peak is not None and not 0 < peak < 1e6:
         raise UserError(f"--peak-bw is in GB/s and must be above 0 (got {peak:g}).")
+    scrape_hz = getattr(args, "scrape_hz", 2.0)
+    if not 0 < scrape_hz <= MAX_HZ:
+        raise UserError(f"--scrape-hz must be above 0 and at most {MAX_HZ:g} (got {scrape_hz:g}).")
+    server = getattr(args, "server_metrics", None)
+    if server == ENDPOINT_METRICS:
+        server = endpoint_metrics_url(getattr(args, "endpoint", None))
     return TelemetryOptions(
         backend=args.telemetry,
         sample_hz=args.sample_hz,
         gpus=parse_gpu_list(getattr(args, "gpus", None)),
         device=getattr(args, "device", "auto"),
         peak_bw_gbs=peak,
+        server_metrics=metrics_url(server, "--server-metrics") if server else None,
+        dcgm=tuple(metrics_url(u, "--dcgm") for u in (getattr(args, "dcgm", None) or "").split(",") if u.strip()),
+        scrape_hz=scrape_hz,
     )
+
+
+ENDPOINT_METRICS = "<endpoint>"
+"""``--server-metrics`` given without a URL: the ``--endpoint`` server's ``/metrics``."""
+
+
+def endpoint_metrics_url(endpoint: str | None) -> str:
+    """``/metrics`` at the root of the ``--endpoint`` server (where vLLM, SGLang and TGI serve it)."""
+    from urllib.parse import urlparse
+
+    from tpstui.errors import UserError
+
+    if not endpoint:
+        raise UserError("--server-metrics without a URL needs --endpoint URL (or give the metrics URL).")
+    parsed = urlparse(endpoint)
+    return f"{parsed.scheme}://{parsed.netloc}/metrics"
+
+
+def metrics_url(text: str, option: str) -> str:
+    """An http(s) metrics URL as given (``/metrics`` added when it has no path); a UserError otherwise."""
+    from urllib.parse import urlparse
+
+    from tpstui.errors import UserError
+
+    url = text.strip()
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UserError(f"{option}: {text!r} is not an http(s) URL (e.g. http://127.0.0.1:9400/metrics).")
+    return url if parsed.path not in ("", "/") else url.rstrip("/") + "/metrics"
 
 
 def add_record_options(parser: argparse.ArgumentParser, by_default: bool) -> None:

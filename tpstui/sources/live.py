@@ -27,7 +27,7 @@ from tpstui.sources.base import Progress, TokenEngine
 from tpstui.sources.telemetry.base import Backend
 from tpstui.sources.telemetry.cpu import cpu_model
 from tpstui.sources.telemetry.sampler import Sampler
-from tpstui.sources.telemetry.select import TelemetryOptions, open_backend
+from tpstui.sources.telemetry.select import TelemetryOptions, open_backend, open_scraped
 from tpstui.state.session import Session
 from tpstui.stream.events import (
     BackendFailed,
@@ -89,6 +89,8 @@ class LiveSession:
             self.bus.subscribe(self.recorder)
         self.sampler: Sampler | None = None
         self.backend: Backend | None = None
+        self.scrapers: list[Sampler] = []
+        """Samplers of the scraped backends (``--server-metrics``, ``--dcgm``), at ``scrape_hz``."""
         self.model: ModelLoaded | None = None
         self._notes: list[str] = []
         self._engine_started = False
@@ -107,6 +109,9 @@ class LiveSession:
             "sample_hz": options.sample_hz,
             "gpus": list(options.gpus) if options.gpus is not None else None,
             "peak_bw_gbs": options.peak_bw_gbs,
+            "server_metrics": options.server_metrics,
+            "dcgm": list(options.dcgm),
+            "scrape_hz": options.scrape_hz,
         }
 
     # -- the start-up sequence (bench: on its own thread; the app: on the starter thread) --------
@@ -150,11 +155,13 @@ class LiveSession:
         options = self.telemetry
         probe = options.peak_bw_gbs is None and options.device in ("auto", "cpu")
         backend, self._notes = open_backend(options.backend, replace(options, probe_cpu_bandwidth=probe))
-        if backend is None:
-            return
-        self.backend = backend
-        self.sampler = Sampler(backend, self.bus, options.sample_hz)
-        self.sampler.start()
+        if backend is not None:
+            self.backend = backend
+            self.sampler = Sampler(backend, self.bus, options.sample_hz)
+            self.sampler.start()
+        for scraped in open_scraped(options):
+            self.scrapers.append(Sampler(scraped, self.bus, options.scrape_hz))
+            self.scrapers[-1].start()
 
     def _load(self, progress: Progress | None) -> ModelLoaded:
         def report(fraction: float, stage: str) -> None:
@@ -245,6 +252,8 @@ class LiveSession:
             self.sampler.stop(timeout)
         elif self.backend is not None:
             self.backend.close()
+        for scraper in self.scrapers:
+            scraper.stop(timeout)
         self.bus.publish(SessionEnded(time.perf_counter_ns()))
         if self.recorder is not None:
             self.recorder.close()

@@ -70,7 +70,8 @@ class Sampler:
                 self._close_spans(t_ns, reading.device)
                 continue
             self._bus.publish(TelemetrySample(t_ns, reading.device, reading.values, list(reading.reasons)))
-            self._diff_reasons(t_ns, reading.device, set(reading.reasons))
+            if not reading.stale:
+                self._diff_reasons(t_ns, reading.device, set(reading.reasons))
         self.samples += 1
 
     def _diff_reasons(self, t_ns: int, device: str, now: set[str]) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tpstui.errors import UserError
 from tpstui.sources.telemetry.base import Backend, BackendUnavailable
 
-__all__ = ["BACKENDS", "BACKEND_NAMES", "BackendEntry", "TelemetryOptions", "open_backend"]
+__all__ = ["BACKENDS", "BACKEND_NAMES", "BackendEntry", "TelemetryOptions", "open_backend", "open_scraped"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,12 @@ class TelemetryOptions:
     """``--peak-bw``: the memory bandwidth peak for MBU, instead of the measured or derived one."""
     probe_cpu_bandwidth: bool = False
     """Measure the CPU's memory bandwidth once when the CPU backend opens (for CPU MBU)."""
+    server_metrics: str | None = None
+    """``--server-metrics``: a serving engine's Prometheus ``/metrics`` URL, scraped beside the local backend."""
+    dcgm: tuple[str, ...] = ()
+    """``--dcgm``: DCGM exporter URLs (one per node), scraped beside the local backend."""
+    scrape_hz: float = 2.0
+    """``--scrape-hz``: how often the server metrics and the DCGM exporters are scraped."""
 
 
 def _open_nvml(options: TelemetryOptions) -> Backend:
@@ -100,3 +106,25 @@ def open_backend(name: str, options: TelemetryOptions | None = None) -> tuple[Ba
         except BackendUnavailable as error:
             notes.append(f"{candidate}: {error}")
     return None, notes
+
+
+def open_scraped(options: TelemetryOptions) -> list[Backend]:
+    """The scraped backends ``options`` asks for (engine ``/metrics``, DCGM exporters), opened now.
+
+    A source that does not answer at all when opened is a UserError (a wrong URL); later, a failed
+    scrape only makes that sample n/a.
+    """
+    from tpstui.sources.telemetry.dcgm import DcgmBackend
+    from tpstui.sources.telemetry.engine_metrics import ServerMetricsBackend
+
+    backends: list[Backend] = []
+    try:
+        if options.server_metrics:
+            backends.append(ServerMetricsBackend(options.server_metrics))
+        if options.dcgm:
+            backends.append(DcgmBackend(options.dcgm))
+    except BackendUnavailable as error:
+        for backend in backends:
+            backend.close()
+        raise UserError(str(error)) from None
+    return backends
