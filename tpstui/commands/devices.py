@@ -67,22 +67,24 @@ def _ordered(keys: list[str]) -> list[str]:
 
 
 def collect_devices(probe_bandwidth: bool = False) -> dict[str, Any]:
-    """Try every backend (not just the first that works, as ``--telemetry auto`` does)."""
+    """Try every backend (not just the first that works, as ``--telemetry auto`` does); a driver
+    that hangs is reported as not answering after ``driver_timeout()`` seconds, never waited on."""
     from tpstui.sources.telemetry.bandwidth import cached_cpu_bandwidth, cpu_peak_bandwidth
     from tpstui.sources.telemetry.base import BackendUnavailable
-    from tpstui.sources.telemetry.select import BACKENDS, TelemetryOptions
+    from tpstui.sources.telemetry.bounded import DriverHung, driver_timeout
+    from tpstui.sources.telemetry.select import BACKENDS, TelemetryOptions, open_bounded
 
     result: dict[str, Any] = {}
     for name, entry in BACKENDS.items():
         try:
-            backend = entry.open(TelemetryOptions(gpus=()))
-        except BackendUnavailable as error:
+            backend = open_bounded(name, TelemetryOptions(gpus=()), wait=driver_timeout())
+            try:
+                infos = backend.devices()
+            finally:
+                backend.close()
+        except (BackendUnavailable, DriverHung) as error:
             result[name] = {"available": False, "reason": str(error), "devices": []}
             continue
-        try:
-            infos = backend.devices()
-        finally:
-            backend.close()
         devices = []
         for info in infos:
             supported = _ordered([k for k in info.supported if not k.startswith("core")])
@@ -118,7 +120,7 @@ def _text(result: dict[str, Any]) -> str:
             lines.append(f"  {device['device']:<5} {device['name']}")
             for key, value in device["details"].items():
                 lines.append(f"        {key}: {value}")
-            lines.append("        metrics: " + ", ".join(_label(k) for k in device["supported"]))
+            lines.append("        metrics: " + (", ".join(_label(k) for k in device["supported"]) or "none answered"))
             if device.get("not_supported"):
                 lines.append("        n/a: " + ", ".join(_label(k) for k in device["not_supported"]))
     return "\n".join(lines)
@@ -157,8 +159,12 @@ def collect_exporters(urls: list[str]) -> dict[str, Any]:
 
 def run_devices(args: argparse.Namespace) -> int:
     from tpstui.commands.options import metrics_url
+    from tpstui.commands.output import print_result
+    from tpstui.errors import UserError
 
     urls = [metrics_url(u, "--dcgm") for u in (args.dcgm or "").split(",") if u.strip()]
     result = collect_devices(args.probe_bw) | collect_exporters(urls)
-    print(json.dumps(result, indent=2) if args.json else _text(result))
+    problem = print_result(json.dumps(result, indent=2) if args.json else _text(result))
+    if problem:
+        raise UserError(problem)
     return 0

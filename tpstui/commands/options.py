@@ -114,8 +114,9 @@ def add_run_options(parser: argparse.ArgumentParser, runs_default: int, warmup_d
 
 
 def settings_from_args(args: argparse.Namespace, loop: bool = False) -> RunSettings:
-    """Validated RunSettings (raises UserError with a one-line message)."""
-    return RunSettings(
+    """Validated RunSettings (raises UserError with a one-line message); ``--prompt-file`` is read
+    once here too, so a bad file fails before the model loads."""
+    settings = RunSettings(
         model=args.model,
         trust_remote_code=args.trust_remote_code,
         prompt=args.prompt,
@@ -137,6 +138,11 @@ def settings_from_args(args: argparse.Namespace, loop: bool = False) -> RunSetti
         seed=args.seed,
         loop=loop,
     )
+    if settings.prompt_file is not None:
+        from tpstui.sources.generation.prompts import read_prompt_file
+
+        read_prompt_file(settings.prompt_file)
+    return settings
 
 
 def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:

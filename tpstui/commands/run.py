@@ -7,6 +7,7 @@ progress bar. Only the option parsing and the checks that need no torch happen b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -63,12 +64,18 @@ def run_live(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("tpstui run needs a terminal; for headless measurement use: tpstui bench")
     record = record_path_from_args(args, by_default=True)
-    source = LiveSession(engine, telemetry, record=record)
+    source = LiveSession(engine, telemetry, record=record, unique_name=not args.record)
     code = run_app(source, theme=args.theme, fps=args.fps, cpu_budget=args.ui_cpu / 100)
-    if record is not None and source.recording_path is not None:
+    if source.recording_path is not None:
         from tpstui.stream.recording import display_path
 
-        print(f"tpstui: recorded to {display_path(record)}", file=sys.stderr)
+        where = display_path(source.recording_path)
+        error = source.recording_error
+        with contextlib.suppress(OSError):  # stderr is gone with a closed terminal
+            if error is not None:
+                print(f"tpstui: error: recording to {where} failed: {error}", file=sys.stderr)
+            else:
+                print(f"tpstui: recorded to {where}", file=sys.stderr)
     if not source.join(0.1):
         # A decode step (or torch's import) is still running on a daemon thread: the session is
         # closed and the recording flushed, so leave now rather than let interpreter shutdown

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
+from tpstui.commands.output import say
 from tpstui.stream.events import Event, RunFailed, RunFinished, RunStarted, Tokens
 
 __all__ = ["ServingProgress"]
@@ -27,7 +28,11 @@ class ServingProgress:
         if self.quiet or stage == self._last_stage:
             return
         self._last_stage = stage
-        print(f"[{fraction * 100:3.0f}%] {stage}", file=self.stream, flush=True)
+        self.say(f"[{fraction * 100:3.0f}%] {stage}")
+
+    def say(self, line: str) -> None:
+        """A line on stderr (even with --quiet); nothing when stderr is gone."""
+        say(line, self.stream)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Tokens):
@@ -41,7 +46,7 @@ class ServingProgress:
             if self._first_error is None:
                 self._first_error = event.error
                 if not self.quiet:
-                    print(f"request {event.run} failed ({event.kind}): {event.error}", file=self.stream, flush=True)
+                    self.say(f"request {event.run} failed ({event.kind}): {event.error}")
         else:
             return
         now = time.monotonic()
@@ -51,5 +56,4 @@ class ServingProgress:
 
     def line(self) -> None:
         flight = self.sent - self.done - self.failed
-        print(f"requests: {self.done} done, {self.failed} failed, {flight} in flight; {self.tokens} tokens",
-              file=self.stream, flush=True)  # fmt: skip
+        self.say(f"requests: {self.done} done, {self.failed} failed, {flight} in flight; {self.tokens} tokens")

@@ -211,16 +211,21 @@ def csv_text(report: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def write_report(report: dict[str, Any], json_path: str | None, csv_path: str | None) -> None:
-    """Write the JSON and/or CSV files (parents are created)."""
-    if json_path:
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if csv_path:
-        path = Path(csv_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(csv_text(report), encoding="utf-8")
+def write_report(report: dict[str, Any], json_path: str | None, csv_path: str | None) -> list[str]:
+    """Write the JSON and/or CSV files (parents are created). Each is tried: returns one line per
+    file that could not be written (a full disk, /dev/full), never raises for it."""
+    problems = []
+    writers = ((json_path, lambda: json.dumps(report, indent=2) + "\n"), (csv_path, lambda: csv_text(report)))
+    for target, text in writers:
+        if not target:
+            continue
+        path = Path(target)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text(), encoding="utf-8")
+        except OSError as error:
+            problems.append(f"cannot write {target}: {error.strerror or error}.")
+    return problems
 
 
 def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 from tpstui import __version__
 from tpstui.errors import UserError, error_line
 from tpstui.sources.base import Progress, TokenEngine
-from tpstui.sources.telemetry.base import Backend
+from tpstui.sources.telemetry.bounded import OPEN_WAIT_S, BoundedBackend
 from tpstui.sources.telemetry.cpu import cpu_model
 from tpstui.sources.telemetry.sampler import Sampler
 from tpstui.sources.telemetry.select import TelemetryOptions, open_backend, open_scraped
@@ -75,6 +75,8 @@ class LiveSession:
         engine: TokenEngine,
         telemetry: TelemetryOptions | None = None,
         record: str | os.PathLike[str] | None = None,
+        *,
+        unique_name: bool = False,
     ) -> None:
         self.engine = engine
         self.telemetry = replace(telemetry or TelemetryOptions(), device=engine.device)
@@ -83,12 +85,13 @@ class LiveSession:
         self.session_state = Session()
         self.bus.subscribe(self.session_state.apply)
         self.recorder: Recorder | None = None
-        """Writes every event to ``record`` (on its own thread) when a path is given."""
+        """Writes every event to ``record`` (on its own thread) when a path is given; ``unique_name``:
+        tpstui chose that name, so a session that took it first moves this one to ``-2``..."""
         if record is not None:
-            self.recorder = Recorder(record)
+            self.recorder = Recorder(record, unique=unique_name)
             self.bus.subscribe(self.recorder)
         self.sampler: Sampler | None = None
-        self.backend: Backend | None = None
+        self.backend: BoundedBackend | None = None
         self.scrapers: list[Sampler] = []
         """Samplers of the scraped backends (``--server-metrics``, ``--dcgm``), at ``scrape_hz``."""
         self.model: ModelLoaded | None = None
@@ -229,11 +232,15 @@ class LiveSession:
                     self._shutdown(CLOSE_SECONDS)
 
     def close(self, timeout: float = CLOSE_SECONDS) -> None:
-        """Stop the run, the engine and the sampler; waits at most ``timeout`` in all."""
+        """Stop the run, the engine and the sampler; waits at most ``timeout`` in all (plus up to
+        ``OPEN_WAIT_S`` when telemetry is opening: the starter then closes, recording included)."""
         deadline = time.monotonic() + timeout
         self._cancel.set()
         if not self._lock.acquire(timeout=timeout / 2):
-            return  # a backend is still opening; the starter sees the cancel flag and closes
+            # telemetry is opening (bounded: OPEN_WAIT_S); the starter sees the cancel flag and closes
+            if self._thread is not None:
+                self._thread.join(OPEN_WAIT_S + timeout)
+            return
         try:
             self._shutdown(max(deadline - time.monotonic(), 0.0) / 2)
         finally:

@@ -149,15 +149,27 @@ class RunFailed(msgspec.Struct, frozen=True, tag="run_fail"):
     "malformed", "server_error" (an endpoint's request); "" for a generation or load error."""
 
 
-class TelemetrySample(msgspec.Struct, frozen=True, tag="sample"):
-    """One reading of one device. Keys of ``values`` are listed in ``telemetry.fields``."""
+class TelemetrySample(msgspec.Struct, frozen=True, tag="sample", omit_defaults=True):
+    """One reading of one device. Keys of ``values`` are listed in ``telemetry.fields``.
+
+    Fields at their defaults are not written (``reasons`` empty, ``late_ns`` 0); recordings
+    written before ``late_ns`` existed read with 0.
+    """
 
     t_ns: int
+    """The middle of the read."""
     device: str
     """"cpu", "gpu0", "gpu1", ..."""
     values: dict[str, float]
     reasons: list[str] = []
     """Active throttle / clock-event reasons, decoded to names."""
+    late_ns: int = 0
+    """How long the read took when it took too long (0: on time). The values of a late sample
+    belong to some moment of that span: summaries leave them out and the app shows n/a."""
+
+    @property
+    def late(self) -> bool:
+        return self.late_ns > 0
 
 
 class ThrottleChanged(msgspec.Struct, frozen=True, tag="throttle"):

@@ -10,6 +10,7 @@ Works with any source: live (``LiveControls``: r / s) or replay (``ReplayControl
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from functools import partial
@@ -21,7 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from tpstui.errors import UserError
+from tpstui.errors import EXIT_FAILED, UserError
 from tpstui.sources.base import LiveControls, ReplayControls, SessionSource
 from tpstui.state.session import Session
 from tpstui.ui import format as fmt
@@ -30,6 +31,7 @@ from tpstui.ui.model import FullStats, ViewModel, compute_full
 from tpstui.ui.replay_keys import REPLAY_ACTIONS, ReplayKeys
 from tpstui.ui.screens.help import HelpScreen
 from tpstui.ui.serving import ServingView, is_serving_session
+from tpstui.ui.signals import SignalCatcher
 from tpstui.ui.themes import DEFAULT_THEME, THEME_ORDER, app_variable_defaults, load_themes
 from tpstui.ui.widgets import HeaderBar, LoadPanel, StatsPanel, StreamText, TelemetryPanel, TpsChart
 from tpstui.ui.widgets.header import model_facts
@@ -45,6 +47,8 @@ DRAW_ORDER = ("stream", "chart", "header", "stats", "requests", "telemetry")
 MAX_STALE_S = 1.0
 """However short the CPU budget, a pending widget redraws at least this often."""
 LIVE_ACTIONS = frozenset({"rerun", "stop"})
+PERSISTENT_S = 24 * 3600.0
+"""How long a notice that must not be missed (the recording failed) stays up: for good."""
 
 
 class TpsApp(ReplayKeys):
@@ -103,6 +107,10 @@ class TpsApp(ReplayKeys):
         self._drawn_at: dict[str, float] = {}
         self.budget = CpuBudget(cpu_budget)
         self._model_ready = False
+        self.signal_received: int | None = None
+        """The signal (SIGINT, SIGTERM, SIGHUP) that ended the app, if one did."""
+        self._signals: SignalCatcher | None = None
+        self._recording_error_shown = False
         self._cycle = [name for name in load_themes() if name in THEME_ORDER] or [DEFAULT_THEME]
         for registered in load_themes().values():
             self.register_theme(registered)
@@ -149,7 +157,13 @@ class TpsApp(ReplayKeys):
         if self.source.recording_path is not None:  # tpstui run records by default: say where
             self.notify(f"recording to {self.source.recording_path}", title="recording", timeout=8)
         self.frame_timer = self.set_interval(1 / self.fps, self.tick, name="frame")
+        self._signals = SignalCatcher(self.on_signal)
         self.call_after_refresh(self.source.start)
+
+    def on_signal(self, signum: int) -> None:
+        """Ctrl-C, SIGTERM or SIGHUP: leave as ``q`` does; the exit code is 128 + the signal."""
+        self.signal_received = signum
+        self.quit_now()
 
     # -- the frame -------------------------------------------------------------------------------
     def tick(self, force: bool = False) -> None:
@@ -169,8 +183,17 @@ class TpsApp(ReplayKeys):
             self.serving.update(session, self.model, self.source.now_ns())
         self._show(session, force)
         self.frame_seconds.append(time.perf_counter() - started)
+        self._check_recording()
         if self.exit_when_done and self._finished(session):
             self.quit_now()
+
+    def _check_recording(self) -> None:
+        """A recording that failed (a full disk) is said at once, in a notice that stays."""
+        error = self.source.recording_error
+        if error is not None and not self._recording_error_shown:
+            self._recording_error_shown = True
+            self.notify(f"{self.source.recording_path}: {error}", title="recording failed", severity="error",
+                        timeout=PERSISTENT_S)  # fmt: skip
 
     def _full_stats(self, session: Session) -> None:
         model = self.model
@@ -316,10 +339,14 @@ class TpsApp(ReplayKeys):
         return True
 
     def exit_code(self) -> int:
+        """128 + the signal that ended the app; 2: loading failed; 1: a run or the recording failed."""
+        if self.signal_received is not None:
+            return 128 + self.signal_received
         session = self.source.session
         if session.load_error is not None:
             return 2
-        return 1 if any(self.model.runs[r].tail.error for r in self.model.run_order) else 0
+        failed = any(self.model.runs[r].tail.error for r in self.model.run_order)
+        return 1 if failed or self.source.recording_error is not None else 0
 
     def close_source(self) -> None:
         """Stop the source (bounded by the source, < 1 s); safe to call twice."""
@@ -338,6 +365,8 @@ class TpsApp(ReplayKeys):
         self.exit(code, return_code=code)
 
     def on_unmount(self) -> None:
+        if self._signals is not None:
+            self._signals.restore()
         self.close_source()
 
     async def action_quit(self) -> None:
@@ -397,8 +426,9 @@ def run_app(
 ) -> int:
     """Run the app on ``source`` until the user quits; returns the exit code.
 
-    0: fine; 1: a run failed; 2: loading failed (the error is also printed on stderr after the
-    app closes). Raises ``UserError`` for an unknown theme or frame rate before anything starts.
+    0: fine; 1: a run or the recording failed; 2: loading failed (the error is also printed on
+    stderr after the app closes); 128 + N: signal N (Ctrl-C, SIGTERM, SIGHUP) ended it.
+    Raises ``UserError`` for an unknown theme or frame rate before anything starts.
     The source is started by the app (after the first frame) and always closed.
     ``exit_when_done`` leaves once every requested run has finished (benchmarks, demos);
     ``cpu_budget`` is the share of one core the app may use for drawing while a run generates;
@@ -411,5 +441,9 @@ def run_app(
         app.close_source()
     error = source.session.load_error
     if error is not None:
-        print(f"tpstui: error: {error}", file=sys.stderr)
-    return int(result) if result is not None else app.exit_code()
+        with contextlib.suppress(OSError):  # stderr is gone with a closed terminal
+            print(f"tpstui: error: {error}", file=sys.stderr)
+    code = int(result) if result is not None else app.exit_code()
+    if code == 0 and source.recording_error is not None:  # the last frame failed as the source closed
+        code = EXIT_FAILED
+    return code

@@ -164,7 +164,10 @@ class DeviceState:
     history: dict[str, deque[float]] = field(default_factory=dict)
 
     def add(self, samples: list[TelemetrySample]) -> None:
+        """Fold new samples in; a late one (``late_ns``) becomes ``latest`` but adds no history."""
         for sample in samples:
+            if sample.late_ns:
+                continue
             for key, number in sample.values.items():
                 if describe(key).history:
                     self.history.setdefault(key, deque(maxlen=HISTORY)).append(number)

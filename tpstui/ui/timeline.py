@@ -84,7 +84,7 @@ class Timeline:
         arrivals = np.maximum(arrivals.astype(np.int64), self.origin_ns)
         counts = counts.astype(np.float64)
         last = int(arrivals[-1])
-        self._ensure(last)
+        self._ensure(int(arrivals.max()))  # times that go backwards must not index past the buckets
         self.end_ns = max(self.end_ns, last)
         np.add.at(self.tokens, self._index(arrivals), counts)
         self.total_tokens += int(counts.sum())

@@ -9,7 +9,17 @@ from typing import Any
 from tpstui.errors import UserError
 from tpstui.settings import DEFAULT_PROMPT, RunSettings
 
-__all__ = ["FILLER", "SENTINEL", "Prompt", "build_prompt", "filler_ids", "templated_text", "user_text"]
+__all__ = [
+    "FILLER",
+    "MAX_PROMPT_BYTES",
+    "SENTINEL",
+    "Prompt",
+    "build_prompt",
+    "filler_ids",
+    "read_prompt_file",
+    "templated_text",
+    "user_text",
+]
 
 FILLER = (
     "The history of computing is a history of moving data. Every processor waits on memory, and "
@@ -29,19 +39,38 @@ class Prompt:
     text: str
 
 
+MAX_PROMPT_BYTES = 16 * 1024 * 1024
+"""The largest --prompt-file read: more than any model's context (a million tokens is ~4 MB)."""
+
+
+def read_prompt_file(name: str) -> str:
+    """The text of ``--prompt-file``: at most ``MAX_PROMPT_BYTES`` read (``/dev/zero`` or a huge file
+    is one line, not a machine out of memory), UTF-8, not empty; every problem a ``UserError``."""
+    path = Path(name).expanduser()
+    try:
+        if path.is_dir():
+            raise UserError(f"--prompt-file {name} is a directory; give a text file.")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PROMPT_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"--prompt-file {name}: no such file.") from None
+    except OSError as error:
+        raise UserError(f"--prompt-file {name}: cannot read it ({error.strerror or error}).") from None
+    if len(data) > MAX_PROMPT_BYTES:
+        raise UserError(f"--prompt-file {name} is larger than {MAX_PROMPT_BYTES // 2**20} MiB: too long for a prompt.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"--prompt-file {name}: cannot read it as text ({error}).") from None
+    if not text.strip() or not text.strip("\0").strip():
+        raise UserError(f"--prompt-file {name} is empty.")
+    return text
+
+
 def user_text(prompt: str | None, prompt_file: str | None) -> str:
     """The prompt text: ``--prompt-file``'s content, ``--prompt``, or the default prompt."""
     if prompt_file is not None:
-        path = Path(prompt_file).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"--prompt-file {prompt_file}: no such file.") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise UserError(f"--prompt-file {prompt_file}: cannot read it as text ({error}).") from None
-        if not text.strip():
-            raise UserError(f"--prompt-file {prompt_file} is empty.")
-        return text
+        return read_prompt_file(prompt_file)
     if prompt is not None:
         if not prompt.strip():
             raise UserError("--prompt is empty.")

@@ -1,4 +1,8 @@
-"""Choose a telemetry backend: ``auto`` tries NVML, then AMD SMI, then the CPU."""
+"""Choose a telemetry backend: ``auto`` tries NVML, then AMD SMI, then the CPU.
+
+Every backend is opened (and later called) through ``bounded.BoundedBackend``: a driver that
+hangs while opening delays start-up by ``OPEN_WAIT_S`` at most.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,17 @@ from dataclasses import dataclass
 
 from tpstui.errors import UserError
 from tpstui.sources.telemetry.base import Backend, BackendUnavailable
+from tpstui.sources.telemetry.bounded import OPEN_WAIT_S, BoundedBackend
 
-__all__ = ["BACKENDS", "BACKEND_NAMES", "BackendEntry", "TelemetryOptions", "open_backend", "open_scraped"]
+__all__ = [
+    "BACKENDS",
+    "BACKEND_NAMES",
+    "BackendEntry",
+    "TelemetryOptions",
+    "open_backend",
+    "open_bounded",
+    "open_scraped",
+]
 
 
 @dataclass(frozen=True)
@@ -78,10 +91,21 @@ BACKEND_NAMES = ("auto", *BACKENDS, "none")
 """What ``--telemetry`` accepts."""
 
 
-def open_backend(name: str, options: TelemetryOptions | None = None) -> tuple[Backend | None, list[str]]:
+def open_bounded(name: str, options: TelemetryOptions, wait: float = OPEN_WAIT_S) -> BoundedBackend:
+    """Open ``BACKENDS[name]`` on its own driver thread, waiting ``wait`` seconds at most (it may
+    still be opening when this returns); ``BackendUnavailable`` when it said it cannot start."""
+    entry = BACKENDS[name]
+    return BoundedBackend(name, lambda: entry.open(options), open_wait=wait)
+
+
+def open_backend(
+    name: str, options: TelemetryOptions | None = None, wait: float = OPEN_WAIT_S
+) -> tuple[BoundedBackend | None, list[str]]:
     """Open the named backend. Returns it (None for "none") and notes on what auto skipped.
 
-    An explicitly named backend that cannot start is a UserError; ``auto`` falls through.
+    An explicitly named backend that cannot start is a UserError; ``auto`` falls through. A
+    backend that has not opened within ``wait`` seconds is returned still opening (start-up goes
+    on; sampling begins once it is open, or it is reported failed).
     """
     options = options or TelemetryOptions()
     if name not in BACKEND_NAMES:
@@ -90,7 +114,7 @@ def open_backend(name: str, options: TelemetryOptions | None = None) -> tuple[Ba
         return None, []
     if name != "auto":
         try:
-            return BACKENDS[name].open(options), []
+            return open_bounded(name, options, wait), []
         except BackendUnavailable as error:
             raise UserError(f"--telemetry {name}: {error}") from None
     notes: list[str] = []
@@ -102,7 +126,7 @@ def open_backend(name: str, options: TelemetryOptions | None = None) -> tuple[Ba
             )
             continue
         try:
-            return entry.open(options), notes
+            return open_bounded(candidate, options, wait), notes
         except BackendUnavailable as error:
             notes.append(f"{candidate}: {error}")
     return None, notes

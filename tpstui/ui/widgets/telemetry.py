@@ -64,9 +64,15 @@ def _kind(device: str) -> str:
     return "cpu" if device == "cpu" else "gpu"
 
 
+def _shown_values(state: DeviceState) -> dict[str, float]:
+    """The newest sample's values; none (n/a) when that read was late (its moment is unknown)."""
+    latest = state.latest
+    return latest.values if latest is not None and not latest.late_ns else {}
+
+
 def device_rows(state: DeviceState) -> list[tuple[str, str, str, float | None]]:
     """(key, label, value text, fraction of limit or None) for each row of a device, in order."""
-    values = state.latest.values if state.latest is not None else {}
+    values = _shown_values(state)
     keys = list(USUAL[_kind(state.device)])
     keys += sorted(k for k in values if k not in keys and k not in LIMIT_KEYS and not k.startswith("core"))
     rows: list[tuple[str, str, str, float | None]] = []
@@ -210,11 +216,15 @@ class TelemetryPanel(LinesWidget):
 
 
 def _title(device: str, state: DeviceState) -> str:
-    return device.upper() if state.latest is not None else f"{device.upper()} (no sample yet)"
+    if state.latest is None:
+        return f"{device.upper()} (no sample yet)"
+    if state.latest.late_ns:
+        return f"{device.upper()} (late reading: {state.latest.late_ns / 1e9:.1f} s)"
+    return device.upper()
 
 
 def _core_glyphs(state: DeviceState) -> str:
-    values = state.latest.values if state.latest is not None else {}
+    values = _shown_values(state)
     cores: Iterable[tuple[int, float]] = sorted(
         (int(k[4:].split("_")[0]), v) for k, v in values.items() if k.startswith("core") and k.endswith("_util_pct")
     )
