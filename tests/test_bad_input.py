@@ -134,3 +134,14 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
     )
     assert_one_line_error(result.returncode, result.stderr, "no such file")
     assert result.stdout == ""
+
+
+def test_a_prompt_file_without_end_is_one_line_before_the_model_loads(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_main(["bench", "--telemetry", "none", "--prompt-file", "/dev/zero"], capsys)
+    assert_one_line_error(code, err, "--prompt-file /dev/zero is larger than 16 MiB")
+    assert not [line for line in err.splitlines() if line.startswith("[")]  # nothing loaded first
+
+
+def test_a_prompt_file_that_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_main(["bench", "--telemetry", "none", "--prompt-file", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "is a directory")

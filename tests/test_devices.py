@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from tests.fakes.build import SCENARIOS
 from tests.fakes.env import FakeGpus
 from tpstui.cli import main
+from tpstui.sources.telemetry.select import TelemetryOptions, open_backend
 
 
 @pytest.fixture
@@ -53,3 +56,41 @@ def test_devices_without_any_gpu(clean: FakeGpus, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "NVML (NVIDIA): not available (the NVIDIA driver is not loaded)" in out
     assert "memory bandwidth: not measured yet" in out
+
+
+def _scenario_with_bytes(tmp_path: Path, name: bytes, uuid: bytes) -> Path:
+    """nvml_steady.txt with a GPU name and UUID that are not UTF-8 (as a buggy driver or a
+    corrupted VBIOS string returns them)."""
+    text = (SCENARIOS / "nvml_steady.txt").read_bytes()
+    text = text.replace(b'name="NVIDIA H100 80GB HBM3"', b'name="' + name + b'"')
+    text = text.replace(b"uuid=GPU-5a3c0000-0000-0000-0000-000000000000", b"uuid=" + uuid)
+    path = tmp_path / "nvml_bad_text.txt"
+    path.write_bytes(text)
+    return path
+
+
+def test_a_gpu_name_and_uuid_that_are_not_utf8(
+    clean: FakeGpus, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    clean.nvml(_scenario_with_bytes(tmp_path, b"NVIDIA \xff\xfe H100", b"GPU-\xc3\x28-0000"))
+    clean.amd(None)
+    assert main(["devices", "--json"]) == 0  # devices
+    (gpu,) = json.loads(capsys.readouterr().out)["nvml"]["devices"]
+    assert gpu["name"] == "NVIDIA \ufffd\ufffd H100" and gpu["details"]["uuid"] == "GPU-\ufffd(-0000"
+    backend, _ = open_backend("nvml", TelemetryOptions(gpus=None, device="cuda:0"))  # what bench opens
+    assert backend is not None
+    try:
+        (info,) = backend.devices()
+        (reading,) = backend.sample()
+    finally:
+        backend.close()
+    assert info.name == "NVIDIA \ufffd\ufffd H100" and reading.values["temp_c"] == 55
+
+
+def test_a_device_that_answers_no_metric_says_so() -> None:
+    from tpstui.commands.devices import _text
+
+    device = {"device": "gpu0", "name": "Odd GPU", "details": {}, "supported": [], "not_supported": ["temp_c"]}
+    result = {"nvml": {"available": True, "devices": [device]}}
+    text = _text(result)
+    assert "metrics: none answered" in text and "metrics: \n" not in text + "\n"

@@ -177,3 +177,18 @@ def test_per_second_tps_and_correlation_edge_cases() -> None:
 )
 def test_reason_families(reason: str, family: str | None) -> None:
     assert reason_family(reason) == family
+
+
+def test_replay_summary_of_the_sample_recording_prints_the_diagnosis(capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped simulated recording tells its story in ``replay --summary``, labelled SIMULATED."""
+    from pathlib import Path
+
+    from tpstui.cli import main
+
+    recording = Path(__file__).parent.parent / "recordings" / "simulated-gpu-thermal-throttle.jsonl.zst"
+    assert main(["replay", str(recording), "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "diagnosis (README: Diagnosis):" in out
+    verdict = next(line.strip() for line in out.splitlines() if line.strip().startswith("verdict:"))
+    assert verdict.startswith("verdict: SIMULATED: decode TPS fell") and "SM clock at" in verdict
+    assert "cold → hot" in out and "vs clock" in out

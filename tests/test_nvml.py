@@ -303,7 +303,7 @@ def test_sampling_from_a_child_process_reads_the_same(gpus: FakeGpus, monkeypatc
     gpus.nvml("nvml_power_cap.txt", at=2.0)
     monkeypatch.setenv("TPSTUI_SAMPLER", "process")
     backend, _ = open_backend("nvml")
-    assert isinstance(backend, ProcessBackend)
+    assert backend is not None and isinstance(backend.inner, ProcessBackend)
     try:
         (info,) = backend.devices()
         (reading,) = backend.sample()

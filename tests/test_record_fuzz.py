@@ -21,6 +21,7 @@ from tpstui.state.session import Session
 from tpstui.stream.events import SCHEMA_VERSION
 from tpstui.stream.recording import Recorder, RecordingError, read_recording_bytes
 from tpstui.stream.recording.format import FORMAT_NAME, event_types
+from tpstui.stream.recording.sanity import INTERRUPTED
 
 _VALID: dict[str, bytes] = {}
 
@@ -129,4 +130,6 @@ def test_typed_events_with_odd_values(lines: list[bytes]) -> None:
 
 def test_the_valid_recording_itself(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     recording = read_recording_bytes(_valid_recording(tmp_path_factory))
-    assert recording.events == scripted_events()[:40] and recording.warnings == []
+    assert recording.events == scripted_events()[:40]
+    (warning,) = recording.warnings  # the first 40 events: a session cut short, and said so
+    assert "ends without its session end" in warning and recording.runs == {2: [INTERRUPTED]}

@@ -112,7 +112,8 @@ def test_recorded_events_from_two_threads(tmp_path: Path) -> None:
     bus.subscribe(recorder)
     events = scripted_events()
     token_like = [e for e in events if not isinstance(e, TelemetrySample)]
-    samples = [e for e in events if isinstance(e, TelemetrySample)] * 50
+    once = [e for e in events if isinstance(e, TelemetrySample)]
+    samples = [msgspec.structs.replace(e, t_ns=e.t_ns + k * 10**10) for k in range(50) for e in once]
     threads = [threading.Thread(target=lambda evs=evs: [bus.publish(e) for e in evs]) for evs in (token_like, samples)]
     for thread in threads:
         thread.start()

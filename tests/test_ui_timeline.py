@@ -303,3 +303,96 @@ async def test_devanagari_keeps_the_output_border_in_place() -> None:
         assert any("ि" in line for line in shown)
         assert all(terminal_width(line) == width for line in shown)
         assert not any(line[:1] in "ािीुूेैोौंँः्" and line[:1] for line in shown)  # no line starts with a mark
+
+
+def cluster_events(seconds: int = 6) -> list[Event]:
+    """A local GPU, a serving engine's scraped metrics (device "server") and two DCGM nodes'
+    GPUs (``<node>/gpuN``), node 2's GPU thermally throttled from 3 s on."""
+    events: list[Event] = [
+        SessionStarted(T0_NS, 0.0, settings={"runs": 1}),
+        ModelLoaded(T0_NS, "cluster", "hub", 1, "float32", "cuda:0", 0.0, 0),
+        RunStarted(T0_NS + NS // 2, 0, False, 8, 1, 10_000),
+    ]
+    events += [Tokens(T0_NS + NS + i * NS // 20, 0, [1], 1, 1, "x") for i in range(20 * (seconds - 1))]
+    for k in range(4 * seconds):
+        t = T0_NS + k * NS // 4 + 1
+        hot = t >= T0_NS + 3 * NS
+        events.append(TelemetrySample(t, "gpu0", {"sm_clock_mhz": 1980.0, "sm_clock_max_mhz": 1980.0, "temp_c": 60.0}))
+        events.append(
+            TelemetrySample(t, "server", {"requests_running": 3.0, "requests_waiting": 1.0, "kv_cache_pct": 41.5})
+        )
+        for node in ("node1:9400", "node2:9400"):
+            throttled = hot and node.startswith("node2")
+            values = {"sm_clock_mhz": 1410.0 if throttled else 1980.0, "temp_c": 88.0 if throttled else 70.0}
+            events.append(TelemetrySample(t, f"{node}/gpu1", values, ["HwThermalSlowdown"] if throttled else []))
+        if k == 12:
+            events.append(ThrottleChanged(t, "node2:9400/gpu1", "HwThermalSlowdown", True))
+    return sorted(events, key=lambda e: e.t_ns)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_server_and_dcgm_devices_in_the_lanes_and_the_telemetry_panel(size: tuple[int, int]) -> None:
+    """Issue 13's devices: "server" has no lane and no throttle row but its own rows in the
+    telemetry panel; each DCGM GPU gets lanes tagged with its node; the throttle on node 2 shows."""
+    from tpstui.ui.lanes import build_lanes, device_tag
+
+    assert device_tag("gpu3") == "3" and device_tag("node1:9400/gpu0") == "node1/0"
+    assert device_tag("a-very-long-hostname:9400/gpu12") == "a-ve/12"
+
+    async def scenario() -> None:
+        app = TpsApp(ScriptedSource(cluster_events(), at_ns=T0_NS + 6 * NS))
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            keys = [lane.key for lane in build_lanes(app.model)]
+            assert not any(key.startswith("server:") for key in keys)
+            assert {"node1:9400/gpu1:sm_clock_mhz", "node2:9400/gpu1:sm_clock_mhz", "throttle"} <= set(keys)
+            gauges = [lane for lane in build_lanes(app.model) if isinstance(lane, GaugeLane)]
+            assert {lane.tag for lane in gauges} == {"0", "node1/1", "node2/1"}
+            rows = {key for key, *_ in app.telemetry.rows["server"]}
+            assert {"requests_running", "requests_waiting", "kv_cache_pct"} <= rows
+            assert not rows & {"temp_c", "sm_clock_mhz", "power_w"}  # no GPU rows that would read n/a
+            assert "server" not in app.telemetry.throttle_rows or app.telemetry.throttle_rows["server"] == "none"
+            assert app.telemetry.throttle_rows["node2:9400/gpu1"] == "HwThermalSlowdown"
+            assert app.model.throttle.throttled and app.model.throttle.reasons == ("HwThermalSlowdown",)
+            shown = dict(app.chart.lanes_shown)
+            assert "tps" in shown and "throttle" in shown
+
+    asyncio.run(scenario())
+
+
+def test_a_reading_holds_until_the_next_one_but_a_long_silence_stays_a_gap() -> None:
+    series = GaugeSeries(0)
+    times = np.array([0, NS // 4, NS // 2, 6 * NS, 6 * NS + NS // 4], dtype=np.int64)
+    series.add(times, np.array([10.0, 20.0, 30.0, 40.0, 50.0]))
+    columns = series.columns(0, 7 * NS, 70, now_ns=7 * NS)  # 0.1 s columns, readings every 0.25 s
+    assert np.isfinite(columns[:25]).all() and columns[3] == 20.0  # 0.3 s: the 0.25 s reading holds
+    assert np.isnan(columns[30:60]).all()  # 3 s .. 6 s: more than HOLD_NS without a reading
+    assert np.isnan(columns[63:]).all()  # after the newest reading: nothing is made up
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 30)], ids=["80x24", "120x30"])
+def test_rss_is_explained_and_the_load_stage_shows_the_whole_cache_path(size: tuple[int, int]) -> None:
+    """Item 9: RSS above "memory used" gets a word on why; a long loading message wraps, never cut."""
+    from tpstui.stream.events import LoadProgress
+
+    path = "/home/someone/.cache/tpstui/gguf/SmolLM2-135M-Instruct-Q8_0-0123456789abcdef/model.safetensors"
+    events: list[Event] = [
+        SessionStarted(T0_NS, 0.0, settings={"runs": 1}),
+        TelemetrySample(T0_NS + 1, "cpu", {"util_pct": 50.0, "mem_used_mb": 900.0, "rss_mb": 1400.0}),
+        LoadProgress(T0_NS + 2, 0.4, f"first start: converting the GGUF into the cache {path}"),
+    ]
+
+    async def scenario() -> None:
+        app = TpsApp(ScriptedSource(events, at_ns=T0_NS + NS))
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            region = app.load_panel.query_one("#load-stage").region
+            strips = ["".join(s.text for s in strip) for strip in app.screen._compositor.render_strips()]
+            shown = "".join(strips[y][region.x : region.right].strip() for y in range(region.y, region.bottom))
+            assert shown.endswith(path)  # wrapped over lines, the whole path on screen
+            telemetry = " ".join(" ".join(line.plain for line in app.telemetry.text_lines).split())
+            assert 'RSS counts mapped model files, which "used" leaves out' in telemetry or (
+                app.telemetry.mode != "full" and telemetry.endswith("RSS includes mapped model files")
+            )
+
+    asyncio.run(scenario())

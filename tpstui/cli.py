@@ -7,12 +7,16 @@ Every user error ends as one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
 from tpstui import __version__
-from tpstui.errors import EXIT_INTERRUPTED, EXIT_USAGE, UserError
+from tpstui.commands.output import silence_stdout
+from tpstui.errors import EXIT_USAGE, Interrupted, UserError, interrupted_exit_code
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -64,19 +68,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return EXIT_USAGE
-    try:
-        return int(handler(args))
-    except UserError as error:
-        print(f"tpstui: error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("tpstui: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `tpstui ... | head`: the reader left; no traceback, no flush error at exit
-        import os
+    with _signals_interrupt() as finished:
+        try:
+            code = int(handler(args))
+        except UserError as error:
+            _say(f"tpstui: error: {error}")
+            code = error.exit_code
+        except KeyboardInterrupt as interrupt:
+            _say(f"tpstui: stopped by {interrupt}" if isinstance(interrupt, Interrupted) else "tpstui: interrupted")
+            code = interrupted_exit_code(interrupt)
+        except BrokenPipeError:  # `tpstui ... | head`: the reader left; no traceback, no flush error at exit
+            silence_stdout()
+            code = 1
+        finished.set()
+        return _flushed(code)
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+
+@contextmanager
+def _signals_interrupt() -> Iterator[threading.Event]:
+    """SIGTERM and SIGHUP raise ``Interrupted`` in the main thread (once), like Ctrl-C does; every
+    command then stops as it stops for Ctrl-C (the live app catches them itself while it runs).
+    Set the event it yields once the command has returned: a signal after that changes nothing."""
+    finished = threading.Event()
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not finished.is_set():  # a second signal while stopping is ignored: the stop is bounded anyway
+            finished.set()
+            raise Interrupted(signum)
+
+    previous: dict[int, Any] = {}
+    try:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, interrupt)
+    except ValueError:  # not the main thread (tests): leave the signals alone
+        pass
+    try:
+        yield finished
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout now, so a full disk or a closed terminal is one line and exit 2, not a traceback at exit."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        return code or 1
+    except OSError as error:
+        silence_stdout()
+        _say(f"tpstui: error: cannot write to stdout: {error.strerror or error}.")
+        return EXIT_USAGE
+    return code
+
+
+def _say(line: str) -> None:
+    """A line on stderr; nothing when stderr is gone too (the terminal was closed)."""
+    with suppress(OSError):
+        print(line, file=sys.stderr)
 
 
 def _has(command: str) -> bool:

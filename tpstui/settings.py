@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +28,11 @@ DTYPES = {
 """Accepted ``--dtype`` spellings and the torch dtype name each means."""
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+
+MAX_COUNT = 2**31 - 1
+"""The largest count (tokens, runs, batch) accepted: what a 32-bit tensor index holds."""
+MAX_SEED = 2**32 - 1
+"""Seeds are set in random, NumPy and torch before every run; NumPy takes 0 .. 2**32 - 1."""
 
 
 @dataclass(frozen=True)
@@ -58,18 +64,22 @@ class RunSettings:
     """Repeat runs until stopped (the live app's soak mode)."""
 
     def __post_init__(self) -> None:
-        if self.prompt_tokens is not None and self.prompt_tokens < 1:
-            raise UserError(f"--prompt-tokens must be at least 1 (got {self.prompt_tokens}).")
+        """Every option is checked here, before anything loads: a bad value is one line and exit 2."""
+        if self.model is not None and not self.model.strip():
+            raise UserError("--model is empty; give a Hugging Face id, a model directory or a .gguf file.")
+        for option, value, lowest in (
+            ("--prompt-tokens", self.prompt_tokens, 1),
+            ("--max-new-tokens", self.max_new_tokens, 1),
+            ("--runs", self.runs, 1),
+            ("--warmup", self.warmup, 0),
+            ("--batch-size", self.batch_size, 1),
+            ("--top-k", self.top_k, 0),
+        ):
+            _check_count(option, value, lowest)
         if sum(x is not None for x in (self.prompt, self.prompt_file, self.prompt_tokens)) > 1:
             raise UserError("give only one of --prompt, --prompt-file and --prompt-tokens.")
-        if self.runs < 1:
-            raise UserError(f"--runs must be at least 1 (got {self.runs}).")
-        if self.warmup < 0:
-            raise UserError(f"--warmup cannot be negative (got {self.warmup}).")
-        if self.max_new_tokens < 1:
-            raise UserError(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens}).")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1 (got {self.batch_size}).")
+        if self.prompt_file is not None and not self.prompt_file.strip():
+            raise UserError("--prompt-file is empty; give the path of a text file.")
         if self.dtype not in DTYPES:
             raise UserError(f"unknown dtype {self.dtype!r}; use one of: {', '.join(DTYPES)}.")
         if self.chat_template not in ("auto", "on", "off"):
@@ -79,10 +89,12 @@ class RunSettings:
                 f"unknown attention implementation {self.attn_implementation!r}; "
                 f"use one of: {', '.join(ATTN_IMPLEMENTATIONS)}."
             )
-        if self.temperature <= 0 and self.do_sample:
-            raise UserError("--temperature must be above 0 when sampling.")
+        if not math.isfinite(self.temperature) or (self.temperature <= 0 and self.do_sample):
+            raise UserError(f"--temperature must be a number above 0 (got {self.temperature:g}).")
         if not 0 < self.top_p <= 1:
-            raise UserError(f"--top-p must be in (0, 1] (got {self.top_p}).")
+            raise UserError(f"--top-p must be in (0, 1] (got {self.top_p:g}).")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"--seed must be between 0 and {MAX_SEED} (got {self.seed}).")
         _check_device_spelling(self.device)
 
     @property
@@ -91,6 +103,15 @@ class RunSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_count(option: str, value: int | None, lowest: int) -> None:
+    if value is None:
+        return
+    if value < lowest:
+        raise UserError(f"{option} must be at least {lowest} (got {value}).")
+    if value > MAX_COUNT:
+        raise UserError(f"{option} must be at most {MAX_COUNT} (got {value}).")
 
 
 def _check_device_spelling(device: str) -> None:

@@ -9,6 +9,9 @@
  * (nvmlDeviceGetTemperatureV, the ClocksEvent functions, nvmlDeviceGetMemoryInfo_v2,
  * nvmlDeviceGetMemoryBusWidth, GPM): pynvml raises NVMLError_FunctionNotFound for them.
  *
+ * Scripted faults: "hang gpu=N call=temperature ..." blocks nvmlDeviceGetTemperature(V), and
+ * "counters_reset_at=T" sends the energy and violation counters back to 0 at T (scenario.h).
+ *
  * Test hooks (not NVML API): fakeNvmlCallerTids() lists the thread ids (gettid) that called
  * the library, fakeNvmlEpochNs() returns the scenario's time origin.
  */
@@ -288,6 +291,7 @@ nvmlReturn_t nvmlDeviceGetMemoryBusWidth(nvmlDevice_t dev, unsigned int *width) 
 /* ---- live values ------------------------------------------------------------------------------ */
 nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t dev, unsigned int sensor, unsigned int *temp) {
     DEVICE_ENTRY(dev);
+    sc_hang(&S, dev, "temperature");
     if (sensor != 0) return NVML_ERROR_INVALID_ARGUMENT;
     *temp = (unsigned int)(sc_value(dev, "temp", NOW, 40) + 0.5);
     return NVML_SUCCESS;
@@ -296,6 +300,7 @@ nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t dev, unsigned int sensor, uns
 #ifndef FAKE_OLD_DRIVER
 nvmlReturn_t nvmlDeviceGetTemperatureV(nvmlDevice_t dev, nvmlTemperature_v1_t *temp) {
     DEVICE_ENTRY(dev);
+    sc_hang(&S, dev, "temperature");
     if (temp->version != 0x100000C) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
     if (temp->sensorType == 0) {
         temp->temperature = (int)(sc_value(dev, "temp", NOW, 40) + 0.5);
@@ -329,7 +334,9 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t dev, unsigned int *milliwatts)
 nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t dev, unsigned long long *millijoules) {
     DEVICE_ENTRY(dev);
     if (sc_unsupported(dev, "energy")) return NVML_ERROR_NOT_SUPPORTED;
-    double joules = sc_attr_num(dev, "energy_start_j", 1000.0) + sc_integral(dev, "power", NOW);
+    double t = NOW, origin = sc_counter_origin(dev, t);
+    double start = origin > 0 ? 0.0 : sc_attr_num(dev, "energy_start_j", 1000.0);
+    double joules = start + sc_integral(dev, "power", t) - sc_integral(dev, "power", origin);
     *millijoules = (unsigned long long)(joules * 1000);
     return NVML_SUCCESS;
 }
@@ -394,7 +401,8 @@ nvmlReturn_t nvmlDeviceGetSupportedClocksEventReasons(nvmlDevice_t dev, unsigned
 
 static unsigned long long violation_ns(sc_gpu_t *dev, unsigned int policy) {
     uint64_t mask = policy == 0 ? (REASON_SW_POWER_CAP | REASON_HW_POWER_BRAKE) : (REASON_SW_THERMAL | REASON_HW_THERMAL);
-    return (unsigned long long)(sc_time_with(dev, mask, NOW) * 1e9);
+    double t = NOW;
+    return (unsigned long long)((sc_time_with(dev, mask, t) - sc_time_with(dev, mask, sc_counter_origin(dev, t))) * 1e9);
 }
 
 nvmlReturn_t nvmlDeviceGetViolationStatus(nvmlDevice_t dev, unsigned int policy, nvmlViolationTime_t *out) {

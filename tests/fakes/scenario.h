@@ -7,11 +7,16 @@
  *   at 0   gpu=0 temp=55 sm=1980 power=320 reasons=
  *   at 2.0 gpu=0 temp=88 sm=1410 reasons=SwThermalSlowdown,HwThermalSlowdown
  *   lost gpu=0 at=3.0
+ *   hang gpu=0 call=temperature at=1.0 for=3
  *
  * "at T" lines add keyframes: each key of a device is a track; numeric tracks interpolate
  * linearly between their keyframes (constant before the first and after the last), the
  * "reasons" track is a step function. "system loop=L" repeats the script every L seconds
- * (counters such as energy keep growing). Time is seconds since the epoch: FAKE_GPU_EPOCH_NS
+ * (counters such as energy keep growing). "hang" makes the first call of that kind on that GPU
+ * made at or after time "at" ("after=N": the N-th such call) block for "for" seconds ("for=inf",
+ * or no "for": forever), as a hung driver does; each library names its calls (sc_hang). The "gpu" attribute
+ * "counters_reset_at=T" restarts the energy and violation counters from 0 at T (a driver
+ * reload, a GPU reset): they go backwards there. Time is seconds since the epoch: FAKE_GPU_EPOCH_NS
  * (a CLOCK_MONOTONIC time in ns, the clock of Python's time.perf_counter_ns) if set, else the
  * moment the scenario was loaded. Static keys on "gpu N" lines are stored as name=value text
  * and looked up by the library that needs them.
@@ -26,12 +31,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SC_MAX_GPUS 8
 #define SC_MAX_TRACKS 24
 #define SC_MAX_FRAMES 128
 #define SC_MAX_ATTRS 48
 #define SC_TEXT 128
+#define SC_MAX_HANGS 4
 
 typedef struct {
     char key[32];
@@ -41,6 +48,15 @@ typedef struct {
 } sc_track_t;
 
 typedef struct {
+    char call[32];
+    double at;
+    double seconds; /* < 0: forever */
+    int after;      /* the call that blocks: the after-th of its kind (from 1) at or after "at" */
+    int calls;
+    int used;
+} sc_hang_t;
+
+typedef struct {
     int present;
     int n_attrs;
     char attr_key[SC_MAX_ATTRS][32];
@@ -48,6 +64,8 @@ typedef struct {
     int n_tracks;
     sc_track_t tracks[SC_MAX_TRACKS];
     double lost_at; /* < 0: never */
+    int n_hangs;
+    sc_hang_t hangs[SC_MAX_HANGS];
 } sc_gpu_t;
 
 typedef struct {
@@ -178,6 +196,17 @@ static int sc_load(sc_scenario_t *sc, const char *path) {
                 if (strncmp(tok[i], "at=", 3) == 0) at = atof(tok[i] + 3);
             }
             if (g >= 0 && g < SC_MAX_GPUS) sc->gpus[g].lost_at = at;
+        } else if (strcmp(tok[0], "hang") == 0) {
+            int g = 0;
+            sc_hang_t hang = {"", 0.0, -1.0, 1, 0, 0};
+            for (int i = 1; i < n; i++) {
+                if (strncmp(tok[i], "gpu=", 4) == 0) g = atoi(tok[i] + 4);
+                if (strncmp(tok[i], "call=", 5) == 0) snprintf(hang.call, sizeof(hang.call), "%s", tok[i] + 5);
+                if (strncmp(tok[i], "at=", 3) == 0) hang.at = atof(tok[i] + 3);
+                if (strncmp(tok[i], "after=", 6) == 0) hang.after = atoi(tok[i] + 6);
+                if (strncmp(tok[i], "for=", 4) == 0) hang.seconds = strcmp(tok[i] + 4, "inf") == 0 ? -1.0 : atof(tok[i] + 4);
+            }
+            if (g >= 0 && g < SC_MAX_GPUS && sc->gpus[g].n_hangs < SC_MAX_HANGS) sc->gpus[g].hangs[sc->gpus[g].n_hangs++] = hang;
         }
     }
     fclose(f);
@@ -219,6 +248,28 @@ static int sc_unsupported(const sc_gpu_t *gpu, const char *feature) {
         p = end + 1;
     }
     return 0;
+}
+
+/* Blocks the calling thread when a "hang" line says this call hangs now (once per line). */
+__attribute__((unused)) static void sc_hang(const sc_scenario_t *sc, sc_gpu_t *gpu, const char *call) {
+    for (int i = 0; i < gpu->n_hangs; i++) {
+        sc_hang_t *hang = &gpu->hangs[i];
+        if (hang->used || strcmp(hang->call, call) != 0 || sc_seconds(sc) < hang->at) continue;
+        if (++hang->calls < hang->after) continue;
+        hang->used = 1;
+        if (hang->seconds < 0) {
+            for (;;) sleep(1000);
+        }
+        struct timespec ts = {(time_t)hang->seconds, (long)((hang->seconds - (time_t)hang->seconds) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+    }
+}
+
+/* Seconds since the counters last restarted: the scenario time, or the time since counters_reset_at. */
+__attribute__((unused)) static double sc_counter_origin(const sc_gpu_t *gpu, double t) {
+    double reset = sc_attr_num(gpu, "counters_reset_at", -1.0);
+    return reset >= 0 && t >= reset ? reset : 0.0;
 }
 
 static int sc_lost(const sc_scenario_t *sc, const sc_gpu_t *gpu) {

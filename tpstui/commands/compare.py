@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tpstui.errors import UserError
+
+if TYPE_CHECKING:
+    from tpstui.reports.compare import Comparison
+    from tpstui.stream.recording.reader import Recording
 
 __all__ = ["add_parser", "run_compare"]
 
@@ -43,29 +48,45 @@ def run_compare(args: argparse.Namespace) -> int:
     for recording in recordings:
         print_warnings(recording.warnings)
     comparison = compare(recordings)
-    if args.json:
-        path = Path(args.json)
-        if path.is_dir():
-            raise UserError(f"{path} is a directory; --json takes a file name.")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(comparison.as_dict(), indent=2) + "\n", encoding="utf-8")
-        except OSError as error:
-            raise UserError(f"cannot write {path}: {error.strerror or error}.") from None
-    if args.html:
-        from tpstui.reports.html import compare_report_html, write_html
-
-        try:
-            write_html(compare_report_html(recordings, comparison), args.html)
-        except OSError as error:
-            raise UserError(f"cannot write {args.html}: {error.strerror or error}.") from None
+    if args.json and Path(args.json).is_dir():
+        raise UserError(f"{args.json} is a directory; --json takes a file name.")
     if args.app:
         import sys
 
-        from tpstui.ui.screens.compare import run_compare_app
-
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise UserError("tpstui compare --app needs a terminal; without --app it prints the table.")
-        return run_compare_app(comparison, theme=args.theme)
-    print(comparison_text(comparison))
-    return 0
+    problems = [_write_json(comparison.as_dict(), Path(args.json))] if args.json else []
+    if args.html:
+        problems.append(_write_html(recordings, comparison, args.html))
+    if args.app:
+        from tpstui.ui.screens.compare import run_compare_app
+
+        code = run_compare_app(comparison, theme=args.theme)
+    else:
+        from tpstui.commands.output import print_result
+
+        problems.append(print_result(comparison_text(comparison)))
+        code = 0
+    said = [p for p in problems if p]
+    if said:  # every output was tried; say what failed
+        raise UserError(" ".join(said))
+    return code
+
+
+def _write_html(recordings: list[Recording], comparison: Comparison, path: str) -> str | None:
+    from tpstui.reports.html import compare_report_html, write_html
+
+    try:
+        write_html(compare_report_html(recordings, comparison), path)
+    except OSError as error:
+        return f"cannot write {path}: {error.strerror or error}."
+    return None
+
+
+def _write_json(data: object, path: Path) -> str | None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        return f"cannot write {path}: {error.strerror or error}."
+    return None

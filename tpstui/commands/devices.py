@@ -44,6 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--probe-bw", action="store_true", help="measure the CPU's memory bandwidth again (the peak for CPU MBU)"
     )
+    parser.add_argument(
+        "--dcgm", metavar="URL[,URL...]", help="also list what each of these DCGM exporters answers (one per node)"
+    )
     parser.set_defaults(handler=run_devices)
 
 
@@ -65,22 +68,24 @@ def _ordered(keys: list[str]) -> list[str]:
 
 
 def collect_devices(probe_bandwidth: bool = False) -> dict[str, Any]:
-    """Try every backend (not just the first that works, as ``--telemetry auto`` does)."""
+    """Try every backend (not just the first that works, as ``--telemetry auto`` does); a driver
+    that hangs is reported as not answering after ``driver_timeout()`` seconds, never waited on."""
     from tpstui.sources.telemetry.bandwidth import cached_cpu_bandwidth, cpu_peak_bandwidth
     from tpstui.sources.telemetry.base import BackendUnavailable
-    from tpstui.sources.telemetry.select import BACKENDS, TelemetryOptions
+    from tpstui.sources.telemetry.bounded import DriverHung, driver_timeout
+    from tpstui.sources.telemetry.select import BACKENDS, TelemetryOptions, open_bounded
 
     result: dict[str, Any] = {}
     for name, entry in BACKENDS.items():
         try:
-            backend = entry.open(TelemetryOptions(gpus=()))
-        except BackendUnavailable as error:
+            backend = open_bounded(name, TelemetryOptions(gpus=()), wait=driver_timeout())
+            try:
+                infos = backend.devices()
+            finally:
+                backend.close()
+        except (BackendUnavailable, DriverHung) as error:
             result[name] = {"available": False, "reason": str(error), "devices": []}
             continue
-        try:
-            infos = backend.devices()
-        finally:
-            backend.close()
         devices = []
         for info in infos:
             supported = _ordered([k for k in info.supported if not k.startswith("core")])
@@ -116,13 +121,51 @@ def _text(result: dict[str, Any]) -> str:
             lines.append(f"  {device['device']:<5} {device['name']}")
             for key, value in device["details"].items():
                 lines.append(f"        {key}: {value}")
-            lines.append("        metrics: " + ", ".join(_label(k) for k in device["supported"]))
+            lines.append("        metrics: " + (", ".join(_label(k) for k in device["supported"]) or "none answered"))
             if device.get("not_supported"):
                 lines.append("        n/a: " + ", ".join(_label(k) for k in device["not_supported"]))
     return "\n".join(lines)
 
 
+def collect_exporters(urls: list[str]) -> dict[str, Any]:
+    """Each DCGM exporter's GPUs and the metrics it answers, keyed ``dcgm <url>``."""
+    from tpstui.sources.telemetry.base import BackendUnavailable
+    from tpstui.sources.telemetry.dcgm import DcgmBackend
+
+    result: dict[str, Any] = {}
+    for url in urls:
+        try:
+            backend = DcgmBackend([url])
+        except BackendUnavailable as error:
+            result[f"dcgm {url}"] = {"available": False, "reason": str(error), "devices": []}
+            continue
+        try:
+            backend.sample()
+            infos = backend.devices()
+        finally:
+            backend.close()
+        devices = [
+            {
+                "device": info.device,
+                "name": info.name,
+                "details": dict(info.details),
+                "supported": _ordered([*info.supported, "reasons"]),
+                "not_supported": [k for k in GPU_METRICS if k not in info.supported and k != "reasons"],
+            }
+            for info in infos
+        ]
+        result[f"dcgm {url}"] = {"available": True, "devices": devices}
+    return result
+
+
 def run_devices(args: argparse.Namespace) -> int:
-    result = collect_devices(args.probe_bw)
-    print(json.dumps(result, indent=2) if args.json else _text(result))
+    from tpstui.commands.options import metrics_url
+    from tpstui.commands.output import print_result
+    from tpstui.errors import UserError
+
+    urls = [metrics_url(u, "--dcgm") for u in (args.dcgm or "").split(",") if u.strip()]
+    result = collect_devices(args.probe_bw) | collect_exporters(urls)
+    problem = print_result(json.dumps(result, indent=2) if args.json else _text(result))
+    if problem:
+        raise UserError(problem)
     return 0

@@ -9,11 +9,17 @@ from typing import TYPE_CHECKING
 from tpstui.settings import ATTN_IMPLEMENTATIONS, RunSettings
 
 if TYPE_CHECKING:
+    from tpstui.sources.base import TokenEngine
+    from tpstui.sources.endpoint.settings import EndpointSettings
     from tpstui.sources.telemetry.select import TelemetryOptions
 
 __all__ = [
+    "add_endpoint_options",
     "add_record_options",
     "add_run_options",
+    "endpoint_settings_from_args",
+    "engine_from_args",
+    "metrics_url",
     "record_path_from_args",
     "settings_from_args",
     "telemetry_options_from_args",
@@ -84,6 +90,22 @@ def add_run_options(parser: argparse.ArgumentParser, runs_default: int, warmup_d
         help="GPUs to watch, by nvidia-smi / amd-smi index: 0,1 or all (default: the GPUs the run uses)",
     )
     tel.add_argument(
+        "--server-metrics",
+        nargs="?",
+        const=ENDPOINT_METRICS,
+        metavar="URL",
+        help="scrape a serving engine's Prometheus /metrics (vLLM, SGLang, TGI) beside the local telemetry "
+        "(no URL: the --endpoint server's /metrics)",
+    )
+    tel.add_argument(
+        "--dcgm",
+        metavar="URL[,URL...]",
+        help="scrape NVIDIA DCGM exporters (e.g. http://node1:9400/metrics), one URL per node",
+    )
+    tel.add_argument(
+        "--scrape-hz", type=float, default=2.0, metavar="HZ", help="scrapes per second of those (default: 2)"
+    )
+    tel.add_argument(
         "--peak-bw",
         type=float,
         metavar="GB/S",
@@ -92,8 +114,9 @@ def add_run_options(parser: argparse.ArgumentParser, runs_default: int, warmup_d
 
 
 def settings_from_args(args: argparse.Namespace, loop: bool = False) -> RunSettings:
-    """Validated RunSettings (raises UserError with a one-line message)."""
-    return RunSettings(
+    """Validated RunSettings (raises UserError with a one-line message); ``--prompt-file`` is read
+    once here too, so a bad file fails before the model loads."""
+    settings = RunSettings(
         model=args.model,
         trust_remote_code=args.trust_remote_code,
         prompt=args.prompt,
@@ -115,6 +138,11 @@ def settings_from_args(args: argparse.Namespace, loop: bool = False) -> RunSetti
         seed=args.seed,
         loop=loop,
     )
+    if settings.prompt_file is not None:
+        from tpstui.sources.generation.prompts import read_prompt_file
+
+        read_prompt_file(settings.prompt_file)
+    return settings
 
 
 def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:
@@ -131,13 +159,51 @@ def telemetry_options_from_args(args: argparse.Namespace) -> TelemetryOptions:
     peak = getattr(args, "peak_bw", None)
     if peak is not None and not 0 < peak < 1e6:
         raise UserError(f"--peak-bw is in GB/s and must be above 0 (got {peak:g}).")
+    scrape_hz = getattr(args, "scrape_hz", 2.0)
+    if not 0 < scrape_hz <= MAX_HZ:
+        raise UserError(f"--scrape-hz must be above 0 and at most {MAX_HZ:g} (got {scrape_hz:g}).")
+    server = getattr(args, "server_metrics", None)
+    if server == ENDPOINT_METRICS:
+        server = endpoint_metrics_url(getattr(args, "endpoint", None))
     return TelemetryOptions(
         backend=args.telemetry,
         sample_hz=args.sample_hz,
         gpus=parse_gpu_list(getattr(args, "gpus", None)),
         device=getattr(args, "device", "auto"),
         peak_bw_gbs=peak,
+        server_metrics=metrics_url(server, "--server-metrics") if server else None,
+        dcgm=tuple(metrics_url(u, "--dcgm") for u in (getattr(args, "dcgm", None) or "").split(",") if u.strip()),
+        scrape_hz=scrape_hz,
     )
+
+
+ENDPOINT_METRICS = "<endpoint>"
+"""``--server-metrics`` given without a URL: the ``--endpoint`` server's ``/metrics``."""
+
+
+def endpoint_metrics_url(endpoint: str | None) -> str:
+    """``/metrics`` at the root of the ``--endpoint`` server (where vLLM, SGLang and TGI serve it)."""
+    from urllib.parse import urlparse
+
+    from tpstui.errors import UserError
+
+    if not endpoint:
+        raise UserError("--server-metrics without a URL needs --endpoint URL (or give the metrics URL).")
+    parsed = urlparse(endpoint)
+    return f"{parsed.scheme}://{parsed.netloc}/metrics"
+
+
+def metrics_url(text: str, option: str) -> str:
+    """An http(s) metrics URL as given (``/metrics`` added when it has no path); a UserError otherwise."""
+    from urllib.parse import urlparse
+
+    from tpstui.errors import UserError
+
+    url = text.strip()
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UserError(f"{option}: {text!r} is not an http(s) URL (e.g. http://127.0.0.1:9400/metrics).")
+    return url if parsed.path not in ("", "/") else url.rstrip("/") + "/metrics"
 
 
 def add_record_options(parser: argparse.ArgumentParser, by_default: bool) -> None:
@@ -161,5 +227,165 @@ def record_path_from_args(args: argparse.Namespace, by_default: bool) -> Path | 
         return Path(args.record).expanduser()
     if by_default and not getattr(args, "no_record", False):
         model = getattr(args, "model", None)
+        if model is None and getattr(args, "endpoint", None):
+            model = getattr(args, "served_model", None) or "endpoint"
         return new_recording_path(label=Path(model.rstrip("/")).name if model else "smollm2")
     return None
+
+
+ENDPOINT_DEFAULTS = {
+    "api": "chat",
+    "served_model": None,
+    "api_key_env": "OPENAI_API_KEY",
+    "timeout": 60.0,
+    "tokenizer": None,
+    "concurrency": None,
+    "request_rate": None,
+    "burstiness": 1.0,
+    "num_requests": 16,
+    "duration": None,
+    "warmup_requests": 1,
+    "range_ratio": 0.0,
+    "goodput": None,
+}
+"""The endpoint options and their defaults (each needs ``--endpoint`` when it differs)."""
+ENGINE_ONLY = {
+    "model": (None, "--model (the server chose its model; --served-model names it)"),
+    "dtype": ("auto", "--dtype"),
+    "device": ("auto", "--device (telemetry watches this host's GPUs; --gpus chooses them)"),
+    "attn_implementation": (None, "--attn-implementation"),
+    "batch_size": (1, "--batch-size (use --concurrency)"),
+    "runs": (3, "--runs (use --num-requests or --duration)"),
+    "warmup": (1, "--warmup (use --warmup-requests)"),
+    "chat_template": ("auto", "--chat-template (the server applies its template)"),
+    "top_k": (50, "--top-k"),
+}
+"""Options of the in-process engine that mean nothing for an endpoint, with their defaults."""
+
+
+def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    """``--endpoint URL`` and the options of an endpoint session (the server, the load, SLOs)."""
+    group = parser.add_argument_group("endpoint (an OpenAI-compatible server instead of a model here)")
+    group.add_argument("--endpoint", metavar="URL", help="the server's base URL, e.g. http://127.0.0.1:8000/v1")
+    group.add_argument(
+        "--api", choices=("chat", "completions"), default="chat", help="/chat/completions (default) or /completions"
+    )
+    group.add_argument("--served-model", metavar="NAME", help="model name to request (default: the first of /models)")
+    group.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default="OPENAI_API_KEY",
+        help="environment variable with the API key (default: OPENAI_API_KEY; never recorded)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="longest wait to connect, for the first byte or the next one (default: 60)",
+    )
+    group.add_argument(
+        "--tokenizer",
+        metavar="ID|DIR",
+        help="tokenizer that counts tokens per chunk (default: the served model's id, if it is here)",
+    )
+    load = parser.add_argument_group("load (with --endpoint)")
+    load.add_argument(
+        "--concurrency",
+        "-c",
+        type=int,
+        metavar="N",
+        help="requests in flight at most (closed loop; default: 1, unlimited with --request-rate)",
+    )
+    load.add_argument(
+        "--request-rate",
+        type=float,
+        metavar="R",
+        help="requests per second, open loop with gamma-distributed gaps (default: as fast as allowed)",
+    )
+    load.add_argument(
+        "--burstiness",
+        type=float,
+        default=1.0,
+        metavar="B",
+        help="gamma shape of the gaps: 1 = Poisson, < 1 burstier, > 1 steadier (default: 1)",
+    )
+    load.add_argument("--num-requests", type=int, default=16, metavar="N", help="measured requests (default: 16)")
+    load.add_argument("--duration", type=float, metavar="S", help="send requests for S seconds instead")
+    load.add_argument("--warmup-requests", type=int, default=1, metavar="N", help="warm-up requests (default: 1)")
+    load.add_argument(
+        "--range-ratio",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="input/output lengths uniform in L·(1±R) per request (default: 0)",
+    )
+    load.add_argument(
+        "--goodput",
+        nargs="+",
+        metavar="KEY:MS",
+        help="SLOs for goodput: ttft:MS tpot:MS e2el:MS (requests meeting all of them per second)",
+    )
+
+
+def endpoint_settings_from_args(args: argparse.Namespace, loop: bool = False) -> EndpointSettings:
+    """Validated EndpointSettings (``UserError`` for an option that does not apply to an endpoint)."""
+    import math
+
+    from tpstui.errors import UserError
+    from tpstui.sources.endpoint.settings import EndpointSettings
+
+    for name, (default, label) in ENGINE_ONLY.items():
+        if getattr(args, name, default) != default:
+            raise UserError(f"{label.split(' ')[0]} does not apply to --endpoint{_why(label)}.")
+    rate = args.request_rate
+    if rate is not None and not rate > 0:
+        raise UserError(f"--request-rate must be above 0 requests per second (got {rate:g}).")
+    return EndpointSettings(
+        url=args.endpoint,
+        api=args.api,
+        served_model=args.served_model,
+        api_key_env=args.api_key_env,
+        timeout_s=args.timeout,
+        concurrency=args.concurrency,
+        request_rate=math.inf if rate is None else rate,
+        burstiness=args.burstiness,
+        num_requests=args.num_requests,
+        duration_s=args.duration,
+        warmup_requests=args.warmup_requests,
+        prompt=args.prompt,
+        prompt_file=args.prompt_file,
+        prompt_tokens=args.prompt_tokens,
+        range_ratio=args.range_ratio,
+        max_tokens=args.max_new_tokens,
+        ignore_eos=args.ignore_eos,
+        tokenizer=args.tokenizer,
+        trust_remote_code=args.trust_remote_code,
+        goodput=tuple(args.goodput or ()),
+        do_sample=args.do_sample,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        loop=loop,
+    )
+
+
+def _why(label: str) -> str:
+    _, _, why = label.partition(" ")
+    return f" {why}" if why else ""
+
+
+def engine_from_args(args: argparse.Namespace, loop: bool = False) -> TokenEngine:
+    """The engine the options ask for: an ``EndpointEngine`` with ``--endpoint``, else a ``TransformersEngine``."""
+    from tpstui.errors import UserError
+
+    if getattr(args, "endpoint", None):
+        from tpstui.sources.endpoint.engine import EndpointEngine
+
+        return EndpointEngine(endpoint_settings_from_args(args, loop=loop))
+    for name, default in ENDPOINT_DEFAULTS.items():
+        if getattr(args, name, default) != default:
+            raise UserError(f"--{name.replace('_', '-')} needs --endpoint URL.")
+    from tpstui.sources.generation.engine import TransformersEngine
+
+    return TransformersEngine(settings_from_args(args, loop=loop))

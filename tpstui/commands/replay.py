@@ -74,10 +74,13 @@ def run_replay(args: argparse.Namespace) -> int:
     source = ReplaySource.open(args.file, speed=args.speed, paused=args.paused)
     print_warnings(source.warnings)
     if args.summary:
+        from tpstui.commands.output import print_result
         from tpstui.reports.bench import table_text
         from tpstui.reports.export import export_report
 
-        print(table_text(export_report(source.recording)))
+        problem = print_result(table_text(export_report(source.recording)))
+        if problem:
+            raise UserError(problem)
         return 0
     if args.start:
         source.seek(int(args.start * 1e9))

@@ -7,14 +7,16 @@ progress bar. Only the option parsing and the checks that need no torch happen b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
 from tpstui.commands.options import (
+    add_endpoint_options,
     add_record_options,
     add_run_options,
+    engine_from_args,
     record_path_from_args,
-    settings_from_args,
     telemetry_options_from_args,
 )
 from tpstui.errors import UserError
@@ -30,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "warm-up, then N runs (or --loop until stopped). Keys: q quit, r run again, s stop, t theme, ? help.",
     )
     add_run_options(parser, runs_default=3, warmup_default=1)
+    add_endpoint_options(parser)
     app = parser.add_argument_group("app")
     app.add_argument("--loop", action="store_true", help="repeat runs until stopped (soak runs that expose throttling)")
     app.add_argument("--theme", default="dark", metavar="NAME", help="dark (default), light, high-contrast, ...")
@@ -46,10 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from tpstui.sources.generation.engine import TransformersEngine
     from tpstui.sources.live import LiveSession
 
-    settings = settings_from_args(args, loop=args.loop)
+    engine = engine_from_args(args, loop=args.loop)
     telemetry = telemetry_options_from_args(args)
     if not 1 <= args.fps <= 60:
         raise UserError(f"--fps must be between 1 and 60 (got {args.fps:g}).")
@@ -62,12 +64,18 @@ def run_live(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("tpstui run needs a terminal; for headless measurement use: tpstui bench")
     record = record_path_from_args(args, by_default=True)
-    source = LiveSession(TransformersEngine(settings), telemetry, record=record)
+    source = LiveSession(engine, telemetry, record=record, unique_name=not args.record)
     code = run_app(source, theme=args.theme, fps=args.fps, cpu_budget=args.ui_cpu / 100)
-    if record is not None and source.recording_path is not None:
+    if source.recording_path is not None:
         from tpstui.stream.recording import display_path
 
-        print(f"tpstui: recorded to {display_path(record)}", file=sys.stderr)
+        where = display_path(source.recording_path)
+        error = source.recording_error
+        with contextlib.suppress(OSError):  # stderr is gone with a closed terminal
+            if error is not None:
+                print(f"tpstui: error: recording to {where} failed: {error}", file=sys.stderr)
+            else:
+                print(f"tpstui: recorded to {where}", file=sys.stderr)
     if not source.join(0.1):
         # A decode step (or torch's import) is still running on a daemon thread: the session is
         # closed and the recording flushed, so leave now rather than let interpreter shutdown

@@ -12,6 +12,7 @@ from typing import Any
 
 from tpstui import __version__
 from tpstui.reports.diagnosis import DIAGNOSIS_DEFINITIONS, diagnosis_lines
+from tpstui.reports.serving import SERVING_DEFINITIONS, is_serving, serving_fields, serving_table_text
 from tpstui.state.diagnosis import diagnose_session
 from tpstui.state.metrics import AcrossRuns, across_runs
 from tpstui.state.session import RunView, Session
@@ -139,6 +140,9 @@ def build_report(
         },
         "diagnosis": diagnose_session(session).as_dict(),
     }
+    if is_serving(settings):
+        report["metric_definitions"] = METRIC_DEFINITIONS | SERVING_DEFINITIONS
+        report.update(serving_fields(session, settings))
     if extra:
         report.update(extra)
     cleaned: dict[str, Any] = _finite(report)
@@ -211,16 +215,21 @@ def csv_text(report: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def write_report(report: dict[str, Any], json_path: str | None, csv_path: str | None) -> None:
-    """Write the JSON and/or CSV files (parents are created)."""
-    if json_path:
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if csv_path:
-        path = Path(csv_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(csv_text(report), encoding="utf-8")
+def write_report(report: dict[str, Any], json_path: str | None, csv_path: str | None) -> list[str]:
+    """Write the JSON and/or CSV files (parents are created). Each is tried: returns one line per
+    file that could not be written (a full disk, /dev/full), never raises for it."""
+    problems = []
+    writers = ((json_path, lambda: json.dumps(report, indent=2) + "\n"), (csv_path, lambda: csv_text(report)))
+    for target, text in writers:
+        if not target:
+            continue
+        path = Path(target)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text(), encoding="utf-8")
+        except OSError as error:
+            problems.append(f"cannot write {target}: {error.strerror or error}.")
+    return problems
 
 
 def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:
@@ -239,6 +248,8 @@ def _pm(agg: dict[str, Any] | None, scale: float = 1.0, digits: int = 2) -> str:
 
 def table_text(report: dict[str, Any]) -> str:
     """A readable summary for the terminal."""
+    if is_serving(report["settings"]):
+        return "\n".join([serving_table_text(report), *_diagnosis_text(report)])
     lines: list[str] = []
     model = report.get("model") or {}
     if model:
@@ -284,9 +295,14 @@ def table_text(report: dict[str, Any]) -> str:
         if settings.get("batch_size", 1) > 1:
             lines.append(f"  {'system tok/s':<14} {_pm(agg.get('system_tps')):>20}")
     lines += _telemetry_lines(measured)
-    if report.get("diagnosis"):
-        lines += ["", "diagnosis (README: Diagnosis):", *(f"  {line}" for line in diagnosis_lines(report["diagnosis"]))]
+    lines += _diagnosis_text(report)
     return "\n".join(lines)
+
+
+def _diagnosis_text(report: dict[str, Any]) -> list[str]:
+    if not report.get("diagnosis"):
+        return []
+    return ["", "diagnosis (README: Diagnosis):", *(f"  {line}" for line in diagnosis_lines(report["diagnosis"]))]
 
 
 TABLE_TELEMETRY = (

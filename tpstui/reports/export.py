@@ -19,6 +19,7 @@ from tpstui.state.session import Session
 from tpstui.stream.events import RunStarted, SessionStarted, TelemetrySample, ThrottleChanged, Tokens
 from tpstui.stream.fields import FIELDS
 from tpstui.stream.recording.reader import Recording
+from tpstui.stream.recording.sanity import INTERRUPTED
 
 __all__ = [
     "TOKEN_COLUMNS",
@@ -114,7 +115,8 @@ def export_report(recording: Recording, session: Session | None = None) -> dict[
     settings = dict(started.settings) if started else {}
     runs = session.runs(include_warmup=True)
     extra = {
-        "interrupted": any(v.finished is not None and v.finished.reason == "stopped" for v in runs),
+        "interrupted": not recording.complete
+        or any(v.finished is not None and v.finished.reason == "stopped" for v in runs),
         "load_seconds": session.model.load_seconds if session.model else None,
         "recording": {
             "path": recording.path,
@@ -125,7 +127,13 @@ def export_report(recording: Recording, session: Session | None = None) -> dict[
             "warnings": list(recording.warnings),
         },
     }
-    return build_report(session, settings, extra)
+    report = build_report(session, settings, extra)
+    for entry in report["runs"]:  # what the checks found in each run (sanity.check_events)
+        notes = recording.runs.get(entry["run"], [])
+        entry["warnings"] = list(notes)
+        if INTERRUPTED in notes and entry["status"] == "unfinished":
+            entry["status"] = "interrupted"
+    return report
 
 
 def write_json(recording: Recording, path: str | Path, report: dict[str, Any] | None = None) -> None:

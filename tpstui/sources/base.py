@@ -26,7 +26,9 @@ from tpstui.stream.events import EventBus, ModelLoaded
 __all__ = ["LiveControls", "Progress", "ReplayControls", "RunPlan", "SessionSource", "TokenEngine", "Unrecorded"]
 
 Progress = Callable[[float, str], None]
-"""``progress(fraction, stage)``: loading advanced to ``fraction`` in [0, 1], doing ``stage``."""
+"""``progress(fraction, stage)``: loading advanced to ``fraction`` in [0, 1], doing ``stage``. A
+stage that starts with ``"warning: "`` is something the user must hear even when progress is
+quiet (the conversion cache cannot be written)."""
 
 
 @dataclass(frozen=True)

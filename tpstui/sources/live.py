@@ -24,10 +24,10 @@ from typing import Any
 from tpstui import __version__
 from tpstui.errors import UserError, error_line
 from tpstui.sources.base import Progress, TokenEngine
-from tpstui.sources.telemetry.base import Backend
+from tpstui.sources.telemetry.bounded import OPEN_WAIT_S, BoundedBackend
 from tpstui.sources.telemetry.cpu import cpu_model
 from tpstui.sources.telemetry.sampler import Sampler
-from tpstui.sources.telemetry.select import TelemetryOptions, open_backend
+from tpstui.sources.telemetry.select import TelemetryOptions, open_backend, open_scraped
 from tpstui.state.session import Session
 from tpstui.stream.events import (
     BackendFailed,
@@ -75,6 +75,8 @@ class LiveSession:
         engine: TokenEngine,
         telemetry: TelemetryOptions | None = None,
         record: str | os.PathLike[str] | None = None,
+        *,
+        unique_name: bool = False,
     ) -> None:
         self.engine = engine
         self.telemetry = replace(telemetry or TelemetryOptions(), device=engine.device)
@@ -83,12 +85,15 @@ class LiveSession:
         self.session_state = Session()
         self.bus.subscribe(self.session_state.apply)
         self.recorder: Recorder | None = None
-        """Writes every event to ``record`` (on its own thread) when a path is given."""
+        """Writes every event to ``record`` (on its own thread) when a path is given; ``unique_name``:
+        tpstui chose that name, so a session that took it first moves this one to ``-2``..."""
         if record is not None:
-            self.recorder = Recorder(record)
+            self.recorder = Recorder(record, unique=unique_name)
             self.bus.subscribe(self.recorder)
         self.sampler: Sampler | None = None
-        self.backend: Backend | None = None
+        self.backend: BoundedBackend | None = None
+        self.scrapers: list[Sampler] = []
+        """Samplers of the scraped backends (``--server-metrics``, ``--dcgm``), at ``scrape_hz``."""
         self.model: ModelLoaded | None = None
         self._notes: list[str] = []
         self._engine_started = False
@@ -107,6 +112,9 @@ class LiveSession:
             "sample_hz": options.sample_hz,
             "gpus": list(options.gpus) if options.gpus is not None else None,
             "peak_bw_gbs": options.peak_bw_gbs,
+            "server_metrics": options.server_metrics,
+            "dcgm": list(options.dcgm),
+            "scrape_hz": options.scrape_hz,
         }
 
     # -- the start-up sequence (bench: on its own thread; the app: on the starter thread) --------
@@ -150,11 +158,13 @@ class LiveSession:
         options = self.telemetry
         probe = options.peak_bw_gbs is None and options.device in ("auto", "cpu")
         backend, self._notes = open_backend(options.backend, replace(options, probe_cpu_bandwidth=probe))
-        if backend is None:
-            return
-        self.backend = backend
-        self.sampler = Sampler(backend, self.bus, options.sample_hz)
-        self.sampler.start()
+        if backend is not None:
+            self.backend = backend
+            self.sampler = Sampler(backend, self.bus, options.sample_hz)
+            self.sampler.start()
+        for scraped in open_scraped(options):
+            self.scrapers.append(Sampler(scraped, self.bus, options.scrape_hz))
+            self.scrapers[-1].start()
 
     def _load(self, progress: Progress | None) -> ModelLoaded:
         def report(fraction: float, stage: str) -> None:
@@ -222,11 +232,15 @@ class LiveSession:
                     self._shutdown(CLOSE_SECONDS)
 
     def close(self, timeout: float = CLOSE_SECONDS) -> None:
-        """Stop the run, the engine and the sampler; waits at most ``timeout`` in all."""
+        """Stop the run, the engine and the sampler; waits at most ``timeout`` in all (plus up to
+        ``OPEN_WAIT_S`` when telemetry is opening: the starter then closes, recording included)."""
         deadline = time.monotonic() + timeout
         self._cancel.set()
         if not self._lock.acquire(timeout=timeout / 2):
-            return  # a backend is still opening; the starter sees the cancel flag and closes
+            # telemetry is opening (bounded: OPEN_WAIT_S); the starter sees the cancel flag and closes
+            if self._thread is not None:
+                self._thread.join(OPEN_WAIT_S + timeout)
+            return
         try:
             self._shutdown(max(deadline - time.monotonic(), 0.0) / 2)
         finally:
@@ -245,6 +259,8 @@ class LiveSession:
             self.sampler.stop(timeout)
         elif self.backend is not None:
             self.backend.close()
+        for scraper in self.scrapers:
+            scraper.stop(timeout)
         self.bus.publish(SessionEnded(time.perf_counter_ns()))
         if self.recorder is not None:
             self.recorder.close()

@@ -12,6 +12,8 @@ Definitions (the names vLLM / AIPerf use are in brackets; README "Metrics" has t
 - total TPS = n / latency: the whole request, prefill included.
 - system TPS = tokens of all sequences / (last arrival − start): batch > 1.
 - ITL series = gaps between consecutive arrivals.             [vLLM itl; AIPerf "ICL" per chunk]
+- per-token ITL = an arrival of k tokens after a gap g counts k gaps of g/k (a chunk is not a
+  token: vllm-project/vllm#27485); equal to the ITL series when every arrival carries one token.
 - per-token (instantaneous) TPS = tokens in an arrival / the gap before it.
 
 Series statistics use the population std (as vLLM / AIPerf do); statistics across repeated runs
@@ -37,6 +39,7 @@ __all__ = [
     "instantaneous_tps",
     "kv_cache_bytes",
     "model_bandwidth_utilization",
+    "per_token_gaps",
     "rolling_tps",
     "rolling_tps_series",
     "run_metrics",
@@ -100,10 +103,13 @@ class RunMetrics:
     total_tps: float | None
     system_tps: float | None
     itl_s: Distribution | None
+    itl_token_s: Distribution | None = None
+    """Per-token ITL (see the module docstring); None when no arrival carried more than one token."""
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["itl_s"] = self.itl_s.as_dict() if self.itl_s else None
+        data["itl_token_s"] = self.itl_token_s.as_dict() if self.itl_token_s else None
         return data
 
 
@@ -151,7 +157,14 @@ def run_metrics(
         total_tps=total_tps,
         system_tps=system_tps,
         itl_s=distribution(gaps),
+        itl_token_s=distribution(per_token_gaps(gaps, count[1:])) if int(count[1:].max(initial=1)) > 1 else None,
     )
+
+
+def per_token_gaps(gaps: FloatArray, counts: IntArray) -> FloatArray:
+    """An arrival of k tokens after a gap g becomes k gaps of g/k (``gaps[i]`` precedes ``counts[i]``)."""
+    k = np.maximum(np.asarray(counts, dtype=np.int64), 1)
+    return np.repeat(np.asarray(gaps, dtype=np.float64) / k, k)
 
 
 def instantaneous_tps(

@@ -56,6 +56,7 @@ class RunRecord:
     text: list[str] = field(default_factory=list)
     finished: RunFinished | None = None
     error: str | None = None
+    error_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class RunView:
     text: str
     finished: RunFinished | None
     error: str | None
+    error_kind: str | None = None
+    """``RunFailed.kind`` of a failed run ("error" when the recording did not say)."""
+    failed_ns: int | None = None
+    """When it failed (``RunFailed.t_ns``)."""
 
     @property
     def done(self) -> bool:
@@ -113,6 +118,7 @@ class RunTail:
     last_any_ns: int
     finished: RunFinished | None
     error: str | None
+    error_kind: str | None = None
 
     @property
     def done(self) -> bool:
@@ -144,6 +150,14 @@ class Session:
         """Counts the ``ThrottleChanged`` events applied (readers re-read spans when it moves)."""
         self._metrics: dict[int, metrics.RunMetrics] = {}
         """Metrics of finished (or failed) runs: they no longer change, so computed once."""
+        self._all_arrivals: array[int] = array("q")
+        self._all_counts: array[int] = array("q")
+        """Every arrival of every run (time, tokens of all sequences): system TPS across overlapping runs."""
+        self._flight: array[int] = array("q")
+        """Run starts (+t_ns) and ends (−t_ns) in publish order: requests in flight over time."""
+        self._failed_at: dict[int, int] = {}
+        self.in_flight = 0
+        """Runs started and not yet finished or failed (requests in flight, for an endpoint)."""
 
     # -- ingest (EventBus subscriber) -------------------------------------------------------
     def apply(self, event: Event) -> None:
@@ -161,6 +175,8 @@ class Session:
                     record.n += event.n
                 if event.n_all:
                     record.last_any_ns = event.t_ns
+                    self._all_arrivals.append(event.t_ns)
+                    self._all_counts.append(event.n_all)
                 record.n_all += event.n_all
                 self.total_tokens += event.n_all
                 if event.text:
@@ -170,12 +186,20 @@ class Session:
                 self._sample_times.setdefault(event.device, array("q")).append(event.t_ns)
             elif isinstance(event, RunStarted):
                 self._runs[event.run] = RunRecord(event)
+                self._flight.append(event.t_ns)
+                self.in_flight += 1
             elif isinstance(event, RunFinished):
-                if event.run in self._runs:
-                    self._runs[event.run].finished = event
+                record = self._runs.get(event.run)
+                if record is not None:
+                    self._run_ended(record, event.t_ns)
+                    record.finished = event
             elif isinstance(event, RunFailed):
-                if event.run in self._runs:
-                    self._runs[event.run].error = event.error
+                record = self._runs.get(event.run)
+                if record is not None:
+                    self._run_ended(record, event.t_ns)
+                    record.error = event.error
+                    record.error_kind = event.kind or "error"
+                    self._failed_at[event.run] = event.t_ns
                 else:
                     self.load_error = event.error
             elif isinstance(event, ThrottleChanged):
@@ -207,6 +231,11 @@ class Session:
         session.apply_all(events)
         return session
 
+    def _run_ended(self, record: RunRecord, t_ns: int) -> None:
+        if record.finished is None and record.error is None:
+            self._flight.append(-t_ns)
+            self.in_flight -= 1
+
     def _throttle(self, event: ThrottleChanged) -> None:
         self.throttle_changes += 1
         key = (event.device, event.reason)
@@ -236,6 +265,8 @@ class Session:
                 text="".join(record.text),
                 finished=record.finished,
                 error=record.error,
+                error_kind=record.error_kind,
+                failed_ns=self._failed_at.get(run),
             )
 
     def run_tail(self, run: int, arrivals_from: int = 0, text_from: int = 0) -> RunTail:
@@ -256,6 +287,7 @@ class Session:
                 last_any_ns=record.last_any_ns,
                 finished=record.finished,
                 error=record.error,
+                error_kind=record.error_kind,
             )
 
     def run_metrics(self, run: int) -> metrics.RunMetrics:
@@ -274,6 +306,20 @@ class Session:
     def runs(self, include_warmup: bool = False) -> list[RunView]:
         views = [self.run(r) for r in self.run_ids()]
         return [v for v in views if include_warmup or not v.warmup]
+
+    def system_arrivals(self, from_index: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+        """Arrivals of all runs (times, tokens of all sequences) from ``from_index`` on, in publish
+        order, and the new cursor: O(new arrivals). Overlapping runs (an endpoint under
+        concurrency) interleave here, which is what system TPS counts."""
+        with self._lock:
+            times = np.frombuffer(self._all_arrivals, dtype=np.int64)[from_index:].copy()
+            counts = np.frombuffer(self._all_counts, dtype=np.int64)[from_index:].copy()
+            return times, counts, len(self._all_arrivals)
+
+    def flight_log(self) -> np.ndarray:
+        """Run starts (+t_ns) and ends (−t_ns) in publish order (see ``state.serving.in_flight_series``)."""
+        with self._lock:
+            return np.frombuffer(self._flight, dtype=np.int64).copy()
 
     def devices(self) -> list[str]:
         with self._lock:

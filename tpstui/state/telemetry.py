@@ -7,6 +7,7 @@ for one run of a Session).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +22,32 @@ if TYPE_CHECKING:
     from tpstui.state.metrics import RunMetrics
     from tpstui.state.session import RunView, Session
 
-__all__ = ["energy_joules", "run_telemetry", "summarize_run_telemetry", "summarize_values"]
+__all__ = [
+    "counter_increase",
+    "energy_joules",
+    "on_time",
+    "run_telemetry",
+    "summarize_run_telemetry",
+    "summarize_values",
+]
 
 
-def summarize_values(samples: Sequence[TelemetrySample]) -> dict[str, dict[str, float]]:
-    """min / max / mean of each gauge, and the increase of each counter (``{"delta": ...}``).
+def on_time(samples: Sequence[TelemetrySample]) -> list[TelemetrySample]:
+    """The samples whose read was not late (a late one belongs to no precise moment)."""
+    return [s for s in samples if not s.late_ns]
+
+
+def counter_increase(values: Sequence[float]) -> float | None:
+    """How much a counter grew from its first value to its last; None (n/a) when it ever went
+    backwards (a driver reload, a GPU reset, a counter that wrapped): never a negative amount."""
+    if len(values) < 2 or any(later < earlier for earlier, later in itertools.pairwise(values)):
+        return None
+    return values[-1] - values[0]
+
+
+def summarize_values(samples: Sequence[TelemetrySample]) -> dict[str, dict[str, float | None]]:
+    """min / max / mean of each gauge, and the increase of each counter (``{"delta": ...}``, None
+    when the counter went backwards: see ``counter_increase``).
 
     Per-core keys are left out to keep the summary readable on many-core machines.
     """
@@ -34,10 +56,10 @@ def summarize_values(samples: Sequence[TelemetrySample]) -> dict[str, dict[str, 
         for key, value in sample.values.items():
             if not key.startswith("core"):
                 columns.setdefault(key, []).append(value)
-    summary: dict[str, dict[str, float]] = {}
+    summary: dict[str, dict[str, float | None]] = {}
     for key, values in columns.items():
         if field(key).counter:
-            summary[key] = {"delta": values[-1] - values[0], "first": values[0], "last": values[-1]}
+            summary[key] = {"delta": counter_increase(values), "first": values[0], "last": values[-1]}
         else:
             data = np.asarray(values, dtype=np.float64)
             summary[key] = {"min": float(data.min()), "max": float(data.max()), "mean": float(data.mean())}
@@ -47,14 +69,15 @@ def summarize_values(samples: Sequence[TelemetrySample]) -> dict[str, dict[str, 
 def energy_joules(
     samples: Sequence[TelemetrySample], start_ns: int | None = None, end_ns: int | None = None
 ) -> float | None:
-    """Increase of the ``energy_j`` counter (None without two readings).
+    """Increase of the ``energy_j`` counter (None without two readings, and None when the counter
+    went backwards among them: ``counter_increase``).
 
     With ``start_ns`` / ``end_ns`` the counter is interpolated linearly at both ends from the
     samples around them, so a run is charged for its own time only (samples come every 1/hz s;
     NVML updates the counter every 20-100 ms, so very short windows read coarse values).
     """
     points = [(s.t_ns, s.values["energy_j"]) for s in samples if "energy_j" in s.values]
-    if len(points) < 2:
+    if counter_increase([e for _, e in points]) is None:
         return None
     if start_ns is None or end_ns is None:
         return points[-1][1] - points[0][1]
@@ -84,16 +107,21 @@ def summarize_run_telemetry(
     """Everything the bench JSON says about telemetry for one run.
 
     ``samples_by_device`` may hold samples outside the run: the window is cut here, and the
-    energy counter is interpolated at the run's start and end. With ``model`` (and the decode
+    energy counter is interpolated at the run's start and end. Late samples are left out. With ``model`` (and the decode
     rate) the result also has ``mbu`` (see ``tpstui.state.mbu``); ``peak_bw_gbs`` is ``--peak-bw``.
     """
     devices: dict[str, Any] = {}
     energy_total: float | None = None
+    energy_unknown = False
+    """A device's energy counter went backwards (or does not span the run): the total is n/a."""
+    samples_by_device = {device: on_time(samples) for device, samples in samples_by_device.items()}
     for device, samples in samples_by_device.items():
         window = [s for s in samples if start_ns <= s.t_ns <= end_ns]
         energy = energy_joules(samples, start_ns, end_ns)
-        if energy is not None:
+        if energy is not None and not energy_unknown:
             energy_total = (energy_total or 0.0) + energy
+        elif sum("energy_j" in s.values for s in samples) >= 2:  # a counter, but no clean span of it
+            energy_total, energy_unknown = None, True
         devices[device] = {"samples": len(window), "metrics": summarize_values(window), "energy_j": energy}
     split = tps_split(arrivals_ns, counts, throttled_intervals(spans, start_ns, end_ns))
     new_tokens = int(counts.sum()) if counts.size else 0

@@ -36,7 +36,12 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "1.1"
-"""major.minor; readers refuse a newer major version and accept any minor (1.1: ``RunStarted.request``)."""
+"""major.minor; readers refuse a newer major version and accept any minor.
+
+1.1 (additive): ``RunFinished`` gained ``server_tokens``, ``server_prompt_tokens``, ``chunks`` and
+``multi_token_chunks``, ``RunFailed`` gained ``kind``, ``RunStarted`` gained ``request`` (all with
+defaults, so 1.0 files read as before).
+"""
 
 
 class SessionStarted(msgspec.Struct, frozen=True, tag="session"):
@@ -127,6 +132,14 @@ class RunFinished(msgspec.Struct, frozen=True, tag="run_end"):
     tokens: int
     """Real tokens of sequence 0."""
     tokens_all: int
+    server_tokens: int | None = None
+    """Output tokens the server reported (an endpoint's ``usage.completion_tokens``; None: not reported)."""
+    server_prompt_tokens: int | None = None
+    """Prompt tokens the server reported (``usage.prompt_tokens``)."""
+    chunks: int = 0
+    """Stream chunks that carried output (an endpoint's SSE events with content; 0 for the transformers engine)."""
+    multi_token_chunks: int = 0
+    """Of those, the chunks that carried more than one token (a chunk is not a token)."""
 
 
 class RunFailed(msgspec.Struct, frozen=True, tag="run_fail"):
@@ -135,17 +148,32 @@ class RunFailed(msgspec.Struct, frozen=True, tag="run_fail"):
     t_ns: int
     run: int
     error: str
+    kind: str = ""
+    """What went wrong, for counting errors by kind: "http_500", "timeout", "disconnect", "connect",
+    "malformed", "server_error" (an endpoint's request); "" for a generation or load error."""
 
 
-class TelemetrySample(msgspec.Struct, frozen=True, tag="sample"):
-    """One reading of one device. Keys of ``values`` are listed in ``telemetry.fields``."""
+class TelemetrySample(msgspec.Struct, frozen=True, tag="sample", omit_defaults=True):
+    """One reading of one device. Keys of ``values`` are listed in ``telemetry.fields``.
+
+    Fields at their defaults are not written (``reasons`` empty, ``late_ns`` 0); recordings
+    written before ``late_ns`` existed read with 0.
+    """
 
     t_ns: int
+    """The middle of the read."""
     device: str
     """"cpu", "gpu0", "gpu1", ..."""
     values: dict[str, float]
     reasons: list[str] = []
     """Active throttle / clock-event reasons, decoded to names."""
+    late_ns: int = 0
+    """How long the read took when it took too long (0: on time). The values of a late sample
+    belong to some moment of that span: summaries leave them out and the app shows n/a."""
+
+    @property
+    def late(self) -> bool:
+        return self.late_ns > 0
 
 
 class ThrottleChanged(msgspec.Struct, frozen=True, tag="throttle"):

@@ -64,6 +64,17 @@ FIELDS: dict[str, Field] = {
         Field("mem_used_mb", "memory used", "MiB", "mem_total_mb", short="mem used"),
         Field("mem_total_mb", "memory total", "MiB"),
         Field("rss_mb", "process RSS (mapped model files included)", "MiB", "mem_total_mb", short="proc RSS"),
+        # a serving engine's own metrics (its /metrics: vLLM, SGLang, TGI)
+        Field("requests_running", "requests running", "", history=True, short="running"),
+        Field("requests_waiting", "requests waiting", "", history=True, short="waiting"),
+        Field("kv_cache_pct", "KV cache used", "%", history=True, short="KV cache"),
+        Field("prefix_hit_pct", "prefix cache hits", "%", short="prefix hit"),
+        Field("server_gen_tps", "generation (server)", "tok/s", history=True, short="gen tok/s"),
+        Field("server_prompt_tps", "prompt (server)", "tok/s", short="prompt t/s"),
+        Field("server_ttft_s", "TTFT (server)", "s", short="srv TTFT"),
+        Field("server_itl_s", "ITL (server)", "s", short="srv ITL"),
+        Field("server_e2el_s", "latency (server)", "s", short="srv e2el"),
+        Field("server_queue_s", "queue time (server)", "s", short="srv queue"),
         # violation counters (time spent limited since driver load)
         Field("violation_power_s", "power-capped time", "s", counter=True, short="pwr capped"),
         Field("violation_thermal_s", "thermal-limited time", "s", counter=True, short="thermal"),

@@ -10,6 +10,7 @@ Works with any source: live (``LiveControls``: r / s) or replay (``ReplayControl
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from functools import partial
@@ -21,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from tpstui.errors import UserError
+from tpstui.errors import EXIT_FAILED, UserError
 from tpstui.sources.base import LiveControls, ReplayControls, SessionSource
 from tpstui.state.session import Session
 from tpstui.ui import format as fmt
@@ -29,22 +30,27 @@ from tpstui.ui.budget import DEFAULT_FRACTION, CpuBudget
 from tpstui.ui.model import FullStats, ViewModel, compute_full
 from tpstui.ui.replay_keys import REPLAY_ACTIONS, ReplayKeys
 from tpstui.ui.screens.help import HelpScreen
+from tpstui.ui.serving import ServingView, is_serving_session
+from tpstui.ui.signals import SignalCatcher
 from tpstui.ui.themes import DEFAULT_THEME, THEME_ORDER, app_variable_defaults, load_themes
 from tpstui.ui.widgets import HeaderBar, LoadPanel, StatsPanel, StreamText, TelemetryPanel, TimelinePanel
 from tpstui.ui.widgets.header import model_facts
+from tpstui.ui.widgets.requests import RequestsPanel
 
 __all__ = ["TpsApp", "run_app"]
 
-WIDGET_HZ = {"header": 5.0, "chart": 5.0, "stream": 10.0, "stats": 4.0, "telemetry": 2.0}
+WIDGET_HZ = {"header": 5.0, "chart": 5.0, "stream": 10.0, "stats": 4.0, "telemetry": 2.0, "requests": 4.0}
 """How often each widget may redraw; the frame timer (``fps``) only pulls data and checks these."""
-WIDGET_PHASE = {"header": 1, "chart": 0, "stream": 0, "stats": 1, "telemetry": 3}
-DRAW_ORDER = ("stream", "chart", "header", "stats", "telemetry")
+WIDGET_PHASE = {"header": 1, "chart": 0, "stream": 0, "stats": 1, "telemetry": 3, "requests": 2}
+DRAW_ORDER = ("stream", "chart", "header", "stats", "requests", "telemetry")
 """Which pending widget redraws first when the CPU budget is short (while a run generates)."""
 THROTTLE_WIDGETS = ("header", "chart", "telemetry")
 """Widgets that show "throttled now": when it changes, all of them redraw in the same frame."""
 MAX_STALE_S = 1.0
 """However short the CPU budget, a pending widget redraws at least this often."""
 LIVE_ACTIONS = frozenset({"rerun", "stop"})
+PERSISTENT_S = 24 * 3600.0
+"""How long a notice that must not be missed (the recording failed) stays up: for good."""
 
 
 class TpsApp(ReplayKeys):
@@ -97,6 +103,8 @@ class TpsApp(ReplayKeys):
         self.fps = fps
         self.exit_when_done = exit_when_done
         self.model = ViewModel()
+        self.serving = ServingView()
+        """Request-level figures of an endpoint session (see ``ui.serving``)."""
         self.frame_seconds: list[float] = []
         """Duration of each frame's update (for benchmarks/ui_ingest.py)."""
         self._full_pending = False
@@ -109,6 +117,10 @@ class TpsApp(ReplayKeys):
         self._drawn_at: dict[str, float] = {}
         self.budget = CpuBudget(cpu_budget)
         self._model_ready = False
+        self.signal_received: int | None = None
+        """The signal (SIGINT, SIGTERM, SIGHUP) that ended the app, if one did."""
+        self._signals: SignalCatcher | None = None
+        self._recording_error_shown = False
         self._cycle = [name for name in load_themes() if name in THEME_ORDER] or [DEFAULT_THEME]
         for registered in load_themes().values():
             self.register_theme(registered)
@@ -126,6 +138,7 @@ class TpsApp(ReplayKeys):
                 yield StreamText(id="stream")
             with Vertical(id="right"):
                 yield StatsPanel(id="stats")
+                yield RequestsPanel(id="requests")
                 yield TelemetryPanel(id="telemetry")
         yield Footer(compact=True)
 
@@ -134,6 +147,7 @@ class TpsApp(ReplayKeys):
             "#chart": ("timeline", "▇ token ⠒ 1s ┊ run · z x zoom [ ] pan f follow"),
             "#stream": ("output", ""),
             "#stats": ("stats", ""),
+            "#requests": ("requests", "▸ followed in output"),
             "#telemetry": ("telemetry", ""),
         }
         for selector, (title, subtitle) in titles.items():
@@ -146,11 +160,19 @@ class TpsApp(ReplayKeys):
         self.chart = self.query_one(TimelinePanel)
         self.stream = self.query_one(StreamText)
         self.stats = self.query_one(StatsPanel)
+        self.requests = self.query_one(RequestsPanel)
+        self.requests.display = False  # shown once the session turns out to be an endpoint's
         self.telemetry = self.query_one(TelemetryPanel)
         if self.source.recording_path is not None:  # tpstui run records by default: say where
             self.notify(f"recording to {self.source.recording_path}", title="recording", timeout=8)
         self.frame_timer = self.set_interval(1 / self.fps, self.tick, name="frame")
+        self._signals = SignalCatcher(self.on_signal)
         self.call_after_refresh(self.source.start)
+
+    def on_signal(self, signum: int) -> None:
+        """Ctrl-C, SIGTERM or SIGHUP: leave as ``q`` does; the exit code is 128 + the signal."""
+        self.signal_received = signum
+        self.quit_now()
 
     # -- the frame -------------------------------------------------------------------------------
     def tick(self, force: bool = False) -> None:
@@ -166,10 +188,21 @@ class TpsApp(ReplayKeys):
         self._frame_index += 1
         session = self.source.session
         self.model.update(session, self.source.now_ns())
+        if is_serving_session(session):
+            self.serving.update(session, self.model, self.source.now_ns())
         self._show(session, force)
         self.frame_seconds.append(time.perf_counter() - started)
+        self._check_recording()
         if self.exit_when_done and self._finished(session):
             self.quit_now()
+
+    def _check_recording(self) -> None:
+        """A recording that failed (a full disk) is said at once, in a notice that stays."""
+        error = self.source.recording_error
+        if error is not None and not self._recording_error_shown:
+            self._recording_error_shown = True
+            self.notify(f"{self.source.recording_path}: {error}", title="recording failed", severity="error",
+                        timeout=PERSISTENT_S)  # fmt: skip
 
     def _full_stats(self, session: Session) -> None:
         model = self.model
@@ -248,6 +281,10 @@ class TpsApp(ReplayKeys):
         elif name == "stats":
             self._full_stats(session)
             self.stats.show(model)
+        elif name == "requests" and is_serving_session(session):
+            self.requests.display = True
+            following = model.current.run if model.current is not None else None
+            self.requests.show(self.serving, self.serving.latest(model, 40), following)
         elif name == "telemetry":
             self.telemetry.notes = self.source.notes  # known once telemetry has started
             self.telemetry.show(model, session.failures)
@@ -276,6 +313,12 @@ class TpsApp(ReplayKeys):
         if current is None:
             return "ready"
         settings = session.started.settings if session.started is not None else {}
+        if is_serving_session(session):
+            serving = self.serving
+            planned = "" if settings.get("loop") or settings.get("duration_s") else f"/{settings.get('runs')}"
+            busy = isinstance(source, LiveControls) and source.busy
+            state = f"{serving.in_flight} in flight" if busy or serving.in_flight else "done"
+            return f"{serving.completed + serving.failed}{planned} requests · {state}"
         index = model.measured_index(current)
         if not current.tail.done:
             if index == 0:
@@ -283,8 +326,8 @@ class TpsApp(ReplayKeys):
             if settings.get("loop"):
                 return f"run {index} (loop)"
             in_set, set_number = model.set_index(current)
-            planned = settings.get("runs")
-            shown = f"run {in_set}/{planned}" if planned and in_set <= planned else f"run {index}"
+            runs = settings.get("runs")
+            shown = f"run {in_set}/{runs}" if runs and in_set <= runs else f"run {index}"
             return shown + (f" · set {set_number}" if set_number > 1 else "")
         if current.tail.error is not None:
             return "run failed"
@@ -314,10 +357,14 @@ class TpsApp(ReplayKeys):
         return True
 
     def exit_code(self) -> int:
+        """128 + the signal that ended the app; 2: loading failed; 1: a run or the recording failed."""
+        if self.signal_received is not None:
+            return 128 + self.signal_received
         session = self.source.session
         if session.load_error is not None:
             return 2
-        return 1 if any(self.model.runs[r].tail.error for r in self.model.run_order) else 0
+        failed = any(self.model.runs[r].tail.error for r in self.model.run_order)
+        return 1 if failed or self.source.recording_error is not None else 0
 
     def close_source(self) -> None:
         """Stop the source (bounded by the source, < 1 s); safe to call twice."""
@@ -336,6 +383,8 @@ class TpsApp(ReplayKeys):
         self.exit(code, return_code=code)
 
     def on_unmount(self) -> None:
+        if self._signals is not None:
+            self._signals.restore()
         self.close_source()
 
     async def action_quit(self) -> None:
@@ -425,8 +474,9 @@ def run_app(
 ) -> int:
     """Run the app on ``source`` until the user quits; returns the exit code.
 
-    0: fine; 1: a run failed; 2: loading failed (the error is also printed on stderr after the
-    app closes). Raises ``UserError`` for an unknown theme or frame rate before anything starts.
+    0: fine; 1: a run or the recording failed; 2: loading failed (the error is also printed on
+    stderr after the app closes); 128 + N: signal N (Ctrl-C, SIGTERM, SIGHUP) ended it.
+    Raises ``UserError`` for an unknown theme or frame rate before anything starts.
     The source is started by the app (after the first frame) and always closed.
     ``exit_when_done`` leaves once every requested run has finished (benchmarks, demos);
     ``cpu_budget`` is the share of one core the app may use for drawing while a run generates;
@@ -439,5 +489,9 @@ def run_app(
         app.close_source()
     error = source.session.load_error
     if error is not None:
-        print(f"tpstui: error: {error}", file=sys.stderr)
-    return int(result) if result is not None else app.exit_code()
+        with contextlib.suppress(OSError):  # stderr is gone with a closed terminal
+            print(f"tpstui: error: {error}", file=sys.stderr)
+    code = int(result) if result is not None else app.exit_code()
+    if code == 0 and source.recording_error is not None:  # the last frame failed as the source closed
+        code = EXIT_FAILED
+    return code

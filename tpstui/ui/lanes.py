@@ -63,6 +63,8 @@ SHORT = {
     "util_pct": "util",
 }
 """Lane labels (the gutter is narrow)."""
+TAG_WIDTH = 7
+"""Characters of the gutter a device tag may use (``widgets.timeline.GUTTER`` − 1)."""
 HOW = {"sm_clock_mhz": "min", "cpu_clock_mhz": "min"}
 """How a column summarises its readings: the lowest clock (a dip stays visible when zoomed out),
 the highest of everything else (a peak does)."""
@@ -192,8 +194,9 @@ class GaugeLane(Lane):
         self.value_key = key
         self.key = f"{device}:{key}"
         self.info = field(key)
-        prefix = f"{device.removeprefix('gpu')} " if several and device != "cpu" else ""
-        self.label = prefix + SHORT.get(key, self.info.brief)
+        self.tag = device_tag(device) if several and device != "cpu" else ""
+        """Which device, when several are watched: "0" for gpu0, "node1/0" for a DCGM node's gpu0."""
+        self.label = SHORT.get(key, self.info.brief)
         self.priority = priority
         self.percent = self.info.unit.startswith("%")
         self.can_be_hot = key.startswith("temp") or key == "power_w"
@@ -227,10 +230,25 @@ class GaugeLane(Lane):
             kinds = np.where(has, np.where(hot[None, :], K["hot"], K["spark"]), K["base"])
         else:
             kinds = np.where(has, K["spark"], K["base"])
-        labels = [self.label] + [""] * (rows - 1)
-        if rows >= 2 and limit:
-            labels[1] = _short_value(limit)
+        bound = _short_value(limit) if limit else ""
+        if len(self.tag) > 2:  # a DCGM node's GPU: the tag on a line of its own
+            parts = [self.label, self.tag, bound]
+        else:
+            parts = [f"{self.tag} {self.label}" if self.tag else self.label, bound]
+        labels = [part for part in parts if part][:rows]
+        labels += [""] * (rows - len(labels))
         return Cells(chars, kinds, labels)
+
+
+def device_tag(device: str) -> str:
+    """A device's name in the lanes' narrow gutter: "0" for gpu0; "node1/0" for a DCGM exporter's
+    ``node1/gpu0`` (the node's name cut to fit, the GPU index kept)."""
+    node, _, gpu = device.rpartition("/")
+    index = gpu.removeprefix("gpu")
+    if not node:
+        return index
+    host = node.split(":")[0]
+    return f"{host[: max(TAG_WIDTH - len(index) - 1, 1)]}/{index}"
 
 
 def _short_value(value: float) -> str:

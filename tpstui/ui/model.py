@@ -46,6 +46,7 @@ SYNC_FULL_LIMIT = 20_000
 LANE_KEYS = {
     "gpu": ("sm_clock_mhz", "temp_c", "temp_hotspot_c", "temp_mem_c", "power_w", "bw_util_pct"),
     "cpu": ("cpu_clock_mhz", "util_pct", "temp_c"),
+    "server": (),
 }
 """The telemetry values the timeline can show as lanes, per kind of device, in lane order."""
 
@@ -207,8 +208,11 @@ class FullStatsPolicy:
 
 
 def device_kind(device: str) -> str:
-    """ "cpu" or "gpu" (the device names of ``TelemetrySample``)."""
-    return "cpu" if device == "cpu" else "gpu"
+    """ "cpu", "server" (a serving engine's scraped metrics) or "gpu" (``gpuN``, and a DCGM
+    exporter's ``<node>/gpuN``): the device names of ``TelemetrySample``."""
+    if device in ("cpu", "server"):
+        return device
+    return "gpu"
 
 
 @dataclass
@@ -225,12 +229,15 @@ class DeviceState:
     """Every ``LANE_KEYS`` value of the device over the whole session (bucketed, flat memory)."""
 
     def add(self, samples: list[TelemetrySample]) -> None:
+        """Fold new samples in; a late one (``late_ns``) becomes ``latest`` but adds no history or lane point."""
         for sample in samples:
+            if sample.late_ns:
+                continue
             for key, number in sample.values.items():
                 if describe(key).history:
                     self.history.setdefault(key, deque(maxlen=HISTORY)).append(number)
         for key in LANE_KEYS[device_kind(self.device)]:
-            points = [(s.t_ns, s.values[key]) for s in samples if key in s.values]
+            points = [(s.t_ns, s.values[key]) for s in samples if key in s.values and not s.late_ns]
             if points:
                 series = self.series.get(key)
                 if series is None:
@@ -328,6 +335,23 @@ class ViewModel:
             self._pull_run(session, state)
             if state.tail.done and state is not self.current:
                 self._open.discard(run)
+        self._follow_next(session)
+
+    def _follow_next(self, session: Session) -> None:
+        """Once the followed run is done, follow the newest run still going (runs overlap only for an
+        endpoint under concurrency: one run at a time, this never switches)."""
+        current = self.current
+        if current is None or not current.tail.done:
+            return
+        going = [r for r in self._open if not self.runs[r].tail.done]
+        if not going:
+            return
+        state = self.runs[max(going)]
+        whole = session.run_tail(state.run, 0, 1 << 62)
+        state.recent, state.recent_counts = whole.arrivals[:0], whole.counts[:0]
+        state.keep_recent(whole.arrivals[: state.arrivals_seen], whole.counts[: state.arrivals_seen], whole.first_ns)
+        self.current = state
+        self.version += 1
 
     def _add_run(self, session: Session, run: int) -> None:
         tail = session.run_tail(run, 1 << 62, 1 << 62)
@@ -339,7 +363,9 @@ class ViewModel:
         if self.timeline is None:
             origin = self.origin_ns
             self.timeline = Timeline(min(origin, tail.started.t_ns) if origin is not None else tail.started.t_ns)
-        self.current = state
+        current = self.current
+        if current is None or current.tail.done or session.run_tail(current.run, 1 << 62, 1 << 62).done:
+            self.current = state  # follow one run until it is done (see _follow_next)
         self.version += 1
 
     def _pull_run(self, session: Session, state: RunState) -> None:

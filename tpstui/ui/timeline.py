@@ -115,7 +115,7 @@ class Timeline(_Buckets):
         arrivals = np.maximum(arrivals.astype(np.int64), self.origin_ns)
         counts = counts.astype(np.float64)
         last = int(arrivals[-1])
-        self._ensure(last)
+        self._ensure(int(arrivals.max()))  # times that go backwards must not index past the buckets
         self.end_ns = max(self.end_ns, last)
         np.add.at(self.tokens, self._index(arrivals), counts)
         self.total_tokens += int(counts.sum())
@@ -231,5 +231,24 @@ class GaugeSeries(_Buckets):
             out = reduce.reduceat(data, np.minimum(lo, used - 1)).astype(np.float64)
             out[lo >= used] = np.nan
             out[~np.isfinite(out)] = np.nan
+        _hold(out, edges[:-1], min(self.end_ns, now_ns))
         out[edges[:-1] >= max(now_ns, self.origin_ns) + self.width_ns] = np.nan
         return out
+
+
+HOLD_NS = 2_000_000_000
+"""A column with no reading shows the previous column's value for up to this long (a reading
+holds until the next one: zoomed in, a 4 Hz sampler or a 2 Hz scrape leaves no gaps), but only
+up to the newest reading; a longer silence stays a gap."""
+
+
+def _hold(out: np.ndarray, starts: np.ndarray, end_ns: int) -> None:
+    """Fill ``out``'s NaN columns in place with the last reading before them (see ``HOLD_NS``)."""
+    seen = np.isfinite(out)
+    if seen.all() or not seen.any():
+        return
+    last = np.maximum.accumulate(np.where(seen, np.arange(out.size), -1))
+    fill = ~seen & (last >= 0)
+    fill &= starts - starts[np.maximum(last, 0)] <= HOLD_NS
+    fill &= starts <= end_ns
+    out[fill] = out[last[fill]]

@@ -13,8 +13,11 @@ from typing import Any
 from tpstui.errors import UserError, first_line
 from tpstui.settings import RunSettings
 from tpstui.sources.generation.model_source import (
+    COMPLETE_MARKER,
     ModelSource,
+    cache_damage,
     check_hub_model,
+    discard,
     gguf_cache_dir,
     is_converted,
     publish_conversion,
@@ -131,11 +134,55 @@ def _quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def _convert_gguf(path: Path, progress: Progress) -> tuple[Path, bool]:
-    """Return a directory with the GGUF's model and tokenizer as safetensors (converting once)."""
+def _convert_gguf(path: Path, progress: Progress) -> tuple[Path | None, bool]:
+    """A directory with the GGUF's model and tokenizer as safetensors (converting once) and whether
+    it was in the cache already; None when the cache cannot be written (load the GGUF itself).
+
+    A damaged entry (a file cut short: ``cache_damage``) is removed and converted again.
+    """
     final = gguf_cache_dir(path)
     if is_converted(final):
-        return final, True
+        damage = cache_damage(final)
+        if damage is None:
+            return final, True
+        progress(0.1, f"the conversion cache is damaged ({damage}): converting {path.name} again")
+        discard(final)
+    try:
+        staging = staging_dir(final)
+    except OSError as error:  # read-only, full, not a directory...: tell once, load without caching
+        progress(0.2, _uncached(final, error))
+        return None, False
+    try:
+        tokenizer, model = _dequantise(path, final, progress)
+        progress(0.8, "saving the converted model to the cache")
+        # The weights are de-quantised already; drop the GGUF quantizer so the model can be saved.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        try:
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            publish_conversion(staging, final, path)
+        except Exception as error:  # the disk filled up (OSError, or safetensors' own error)
+            discard(staging)
+            progress(0.8, _uncached(final, error))
+            return None, False
+    except BaseException:
+        discard(staging)  # never a .partial directory left behind
+        raise
+    return final, False
+
+
+def _uncached(final: Path, error: BaseException) -> str:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else first_line(error)
+    return (
+        f"warning: cannot write the conversion cache {final.parent} ({reason}): loading from the GGUF without "
+        "caching, so every start converts it again"
+    )
+
+
+def _dequantise(path: Path, final: Path, progress: Progress) -> tuple[Any, Any]:
+    """The GGUF's tokenizer and de-quantised model (float32), in memory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     directory, name = str(path.parent), path.name
@@ -152,16 +199,7 @@ def _convert_gguf(path: Path, progress: Progress) -> tuple[Path, bool]:
         raise UserError(
             f"{path}: not a GGUF language model that transformers can load ({first_line(error)})."
         ) from None
-    progress(0.8, "saving the converted model to the cache")
-    # The weights are de-quantised already; drop the GGUF quantizer so the model can be saved.
-    model.hf_quantizer = None  # type: ignore[assignment]
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    staging = staging_dir(final)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    publish_conversion(staging, final, path)
-    return final, False
+    return tokenizer, model
 
 
 TICK_SECONDS = 1.0
@@ -225,34 +263,65 @@ def load_model(settings: RunSettings, progress: Progress = _no_progress) -> Load
     import torch  # noqa: F401  (timed as its own stage)
 
     _quiet_transformers()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     plan = resolve_device(settings.device)
     _check_attention(settings, plan)
     dtype = _torch_dtype(settings, plan)
     cached = False
     location: str = source.location
-    if source.kind in ("embedded", "gguf"):
-        converted, cached = _convert_gguf(Path(source.location), progress)
-        location = str(converted)
-    elif source.kind == "hub":
-        progress(0.1, f"looking up {source.location} on the Hugging Face hub")
-        check_hub_model(source.location)
-    progress(0.85 if cached else 0.9, f"loading {source.name}")
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": settings.trust_remote_code}
     if settings.attn_implementation:
         kwargs["attn_implementation"] = settings.attn_implementation
     if plan.device_map != "cpu":
         kwargs["device_map"] = plan.device_map
+    if source.kind in ("embedded", "gguf"):
+        gguf = Path(source.location)
+        converted, cached = _convert_gguf(gguf, progress)
+        if converted is None:  # the cache cannot be written: straight from the GGUF
+            location, kwargs["gguf_file"] = str(gguf.parent), gguf.name
+        else:
+            location = str(converted)
+    elif source.kind == "hub":
+        progress(0.1, f"looking up {source.location} on the Hugging Face hub")
+        check_hub_model(source.location)
+    at = 0.85 if cached else 0.9
+    loading = (
+        f"loading {source.name}" if "gguf_file" not in kwargs else f"loading {source.name} from the GGUF (not cached)"
+    )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=settings.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+        with _tensor_progress(progress, at, 1.0, "de-quantising GGUF tensors (not cached)", loading):
+            tokenizer, model = _from_pretrained(location, settings, kwargs)
     except UserError:
         raise
-    except (OSError, ValueError, KeyError, ImportError, RuntimeError, TypeError) as error:
-        raise UserError(f"cannot load model {source.location!r}: {first_line(error)}") from None
+    except Exception as error:
+        if not cached:
+            raise UserError(f"cannot load model {source.location!r}: {first_line(error)}") from None
+        # the cache entry looked whole but does not load: check its hashes, convert again if damaged
+        damage = cache_damage(Path(location), hashes=True) or _unverifiable(Path(location), error)
+        if damage is None:
+            raise UserError(f"cannot load model {source.location!r}: {first_line(error)}") from None
+        progress(0.1, f"the conversion cache is damaged ({damage}): converting {source.name} again")
+        discard(Path(location))
+        return load_model(settings, progress)
     model.eval()
     return _describe(model, tokenizer, source, plan, started, cached)
+
+
+def _from_pretrained(location: str, settings: RunSettings, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    extra = {"gguf_file": kwargs["gguf_file"]} if "gguf_file" in kwargs else {}
+    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=settings.trust_remote_code, **extra)
+    return tokenizer, AutoModelForCausalLM.from_pretrained(location, **kwargs)
+
+
+def _unverifiable(directory: Path, error: BaseException) -> str | None:
+    """An entry from before tpstui recorded hashes that does not load: treat it as damaged."""
+    marker = directory / COMPLETE_MARKER
+    try:
+        recorded = "files" in marker.read_text()
+    except OSError:
+        recorded = False
+    return None if recorded else f"it does not load: {first_line(error)}"
 
 
 def _describe(

@@ -3,7 +3,9 @@
 Also the GGUF conversion cache: loading straight from a GGUF costs tens of seconds (tokenizer
 conversion and de-quantisation), so the first load saves the de-quantised model and tokenizer
 as safetensors into the user's cache directory, keyed by the GGUF's SHA-256; later starts load
-that in well under a second.
+that in well under a second. The entry's marker records each file's size and SHA-256: sizes are
+checked on every start (a truncated file), hashes when loading the entry fails; a damaged entry
+is removed and converted again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ __all__ = [
     "EMBEDDED_GGUF_NAME",
     "EMBEDDED_MODEL_NAME",
     "ModelSource",
+    "cache_damage",
+    "discard",
     "embedded_gguf_path",
     "gguf_cache_dir",
     "resolve_model",
@@ -139,11 +143,7 @@ def _file_sha256(path: Path) -> str:
         index = {}
     if key in index:
         return index[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    index[key] = digest.hexdigest()
+    index[key] = _sha256(path)
     try:
         index_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
@@ -163,9 +163,60 @@ def is_converted(directory: Path) -> bool:
     return (directory / COMPLETE_MARKER).is_file()
 
 
+def _manifest(directory: Path) -> dict[str, dict[str, object]] | None:
+    """The files a conversion recorded (None for an entry made before tpstui recorded them)."""
+    try:
+        marker = json.loads((directory / COMPLETE_MARKER).read_text())
+    except (OSError, ValueError):
+        return {}  # an unreadable marker: nothing can be trusted
+    files = marker.get("files") if isinstance(marker, dict) else None
+    return files if isinstance(files, dict) else None
+
+
+def cache_damage(directory: Path, hashes: bool = False) -> str | None:
+    """What is wrong with a converted entry, or None when it is whole: every recorded file present
+    with its recorded size (and, with ``hashes``, its SHA-256)."""
+    files = _manifest(directory)
+    if files is None:
+        return None
+    if not files:
+        return f"its {COMPLETE_MARKER} cannot be read"
+    for name, facts in files.items():
+        path = directory / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if size != facts.get("size"):
+            return f"{name} is {size} bytes, {facts.get('size')} when it was written"
+        if hashes and _sha256(path) != facts.get("sha256"):
+            return f"{name} differs from what was written (SHA-256)"
+    return None
+
+
+def discard(directory: Path) -> None:
+    """Remove a cache entry (a damaged one, or a half-written staging directory)."""
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def publish_conversion(staging: Path, final: Path, gguf_path: Path) -> None:
-    """Mark a finished conversion and move it into place atomically (first writer wins)."""
-    (staging / COMPLETE_MARKER).write_text(json.dumps({"gguf": str(gguf_path), "format": 1}))
+    """Mark a finished conversion (each file's size and SHA-256) and move it into place
+    atomically (first writer wins). Raises ``OSError`` when the cache cannot be written."""
+    files = {
+        path.name: {"size": path.stat().st_size, "sha256": _sha256(path)}
+        for path in sorted(staging.iterdir())
+        if path.is_file()
+    }
+    marker = {"gguf": str(gguf_path), "format": 2, "files": files}
+    (staging / COMPLETE_MARKER).write_text(json.dumps(marker))
     final.parent.mkdir(parents=True, exist_ok=True)
     if is_converted(final):
         shutil.rmtree(staging, ignore_errors=True)

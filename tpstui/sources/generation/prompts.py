@@ -9,7 +9,17 @@ from typing import Any
 from tpstui.errors import UserError
 from tpstui.settings import DEFAULT_PROMPT, RunSettings
 
-__all__ = ["Prompt", "build_prompt"]
+__all__ = [
+    "FILLER",
+    "MAX_PROMPT_BYTES",
+    "SENTINEL",
+    "Prompt",
+    "build_prompt",
+    "filler_ids",
+    "read_prompt_file",
+    "templated_text",
+    "user_text",
+]
 
 FILLER = (
     "The history of computing is a history of moving data. Every processor waits on memory, and "
@@ -29,23 +39,47 @@ class Prompt:
     text: str
 
 
-def _user_text(settings: RunSettings) -> str:
-    if settings.prompt_file is not None:
-        path = Path(settings.prompt_file).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"--prompt-file {settings.prompt_file}: no such file.") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise UserError(f"--prompt-file {settings.prompt_file}: cannot read it as text ({error}).") from None
-        if not text.strip():
-            raise UserError(f"--prompt-file {settings.prompt_file} is empty.")
-        return text
-    if settings.prompt is not None:
-        if not settings.prompt.strip():
+MAX_PROMPT_BYTES = 16 * 1024 * 1024
+"""The largest --prompt-file read: more than any model's context (a million tokens is ~4 MB)."""
+
+
+def read_prompt_file(name: str) -> str:
+    """The text of ``--prompt-file``: at most ``MAX_PROMPT_BYTES`` read (``/dev/zero`` or a huge file
+    is one line, not a machine out of memory), UTF-8, not empty; every problem a ``UserError``."""
+    path = Path(name).expanduser()
+    try:
+        if path.is_dir():
+            raise UserError(f"--prompt-file {name} is a directory; give a text file.")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PROMPT_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"--prompt-file {name}: no such file.") from None
+    except OSError as error:
+        raise UserError(f"--prompt-file {name}: cannot read it ({error.strerror or error}).") from None
+    if len(data) > MAX_PROMPT_BYTES:
+        raise UserError(f"--prompt-file {name} is larger than {MAX_PROMPT_BYTES // 2**20} MiB: too long for a prompt.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"--prompt-file {name}: cannot read it as text ({error}).") from None
+    if not text.strip() or not text.strip("\0").strip():
+        raise UserError(f"--prompt-file {name} is empty.")
+    return text
+
+
+def user_text(prompt: str | None, prompt_file: str | None) -> str:
+    """The prompt text: ``--prompt-file``'s content, ``--prompt``, or the default prompt."""
+    if prompt_file is not None:
+        return read_prompt_file(prompt_file)
+    if prompt is not None:
+        if not prompt.strip():
             raise UserError("--prompt is empty.")
-        return settings.prompt
+        return prompt
     return DEFAULT_PROMPT
+
+
+def _user_text(settings: RunSettings) -> str:
+    return user_text(settings.prompt, settings.prompt_file)
 
 
 def _use_template(tokenizer: Any, settings: RunSettings) -> bool:
@@ -59,12 +93,12 @@ def _encode(tokenizer: Any, text: str, special: bool) -> list[int]:
     return [int(i) for i in tokenizer(text, add_special_tokens=special)["input_ids"]]
 
 
-def _templated_text(tokenizer: Any, content: str) -> str:
+def templated_text(tokenizer: Any, content: str) -> str:
     messages = [{"role": "user", "content": content}]
     return str(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
 
 
-def _filler_ids(tokenizer: Any, count: int) -> list[int]:
+def filler_ids(tokenizer: Any, count: int) -> list[int]:
     ids = _encode(tokenizer, FILLER, special=False)
     if not ids:
         raise UserError("the tokenizer turns the filler text into no tokens; use --prompt instead.")
@@ -75,7 +109,7 @@ def _filler_ids(tokenizer: Any, count: int) -> list[int]:
 def _synthetic(tokenizer: Any, n_tokens: int, template: bool) -> Prompt:
     """Exactly ``n_tokens`` ids: template prefix + filler + template suffix (or BOS + filler)."""
     if template:
-        prefix_text, _, suffix_text = _templated_text(tokenizer, SENTINEL).partition(SENTINEL)
+        prefix_text, _, suffix_text = templated_text(tokenizer, SENTINEL).partition(SENTINEL)
         prefix = _encode(tokenizer, prefix_text, special=False)
         suffix = _encode(tokenizer, suffix_text, special=False)
     else:
@@ -87,7 +121,7 @@ def _synthetic(tokenizer: Any, n_tokens: int, template: bool) -> Prompt:
             f"--prompt-tokens {n_tokens} is shorter than the chat template itself "
             f"({len(prefix) + len(suffix)} tokens); ask for more, or use --chat-template off."
         )
-    ids = prefix + _filler_ids(tokenizer, room) + suffix
+    ids = prefix + filler_ids(tokenizer, room) + suffix
     return Prompt(ids=ids, text=str(tokenizer.decode(ids, skip_special_tokens=False)))
 
 
@@ -99,7 +133,7 @@ def build_prompt(tokenizer: Any, settings: RunSettings, context_length: int) -> 
     else:
         text = _user_text(settings)
         if template:
-            text = _templated_text(tokenizer, text)
+            text = templated_text(tokenizer, text)
             ids = _encode(tokenizer, text, special=False)
         else:
             ids = _encode(tokenizer, text, special=True)

@@ -24,7 +24,7 @@ from tpstui.errors import error_line
 from tpstui.settings import RunSettings
 from tpstui.sources.generation.loader import LoadedModel
 from tpstui.sources.generation.prompts import Prompt
-from tpstui.sources.generation.streamer import END, IncrementalDetokenizer, TimingStreamer
+from tpstui.sources.generation.streamer import IncrementalDetokenizer, TimingStreamer
 from tpstui.stream.events import EventBus, RunFailed, RunFinished, RunStarted, Tokens
 
 __all__ = ["GenerationRunner"]
@@ -94,6 +94,8 @@ class GenerationRunner:
         self._pending_lock = threading.Lock()
         self._next_run = 0
         self._requests = 0
+        self._current: int | None = None
+        """The run the generation thread is in (None between runs)."""
         self._eos = set() if settings.ignore_eos else _eos_ids(loaded)
         self._threads: list[threading.Thread] = []
 
@@ -143,6 +145,10 @@ class GenerationRunner:
                 continue
             try:
                 self._run_job(job)
+            except BaseException as exc:  # the thread must never die silently: the run in progress failed
+                if self._current is not None:
+                    self._outbox.put(_Finish(time.perf_counter_ns(), self._current, False, error_line(exc)))
+                    self._current = None
             finally:
                 self._outbox.put("job_done")
 
@@ -206,14 +212,9 @@ class GenerationRunner:
         return kwargs
 
     def _generate_once(self, warmup: bool, request: int = 0) -> None:
-        from transformers import set_seed
-
-        run = self._next_run
+        """One run: ``RunStarted`` first, then whatever happens ends as ``RunFinished`` or ``RunFailed``."""
+        run = self._current = self._next_run
         self._next_run += 1
-        kwargs = self._generation_kwargs()
-        set_seed(self.settings.seed)
-        streamer = TimingStreamer(self.settings.batch_size, sink=self._outbox)
-        kwargs["streamer"] = streamer
         error: str | None = None
         t_start = time.perf_counter_ns()
         self._outbox.put(
@@ -231,10 +232,16 @@ class GenerationRunner:
             )
         )
         try:
+            from transformers import set_seed
+
+            kwargs = self._generation_kwargs()
+            set_seed(self.settings.seed)
+            kwargs["streamer"] = TimingStreamer(self.settings.batch_size, sink=self._outbox)
             self.loaded.model.generate(**kwargs)
-        except Exception as exc:  # OOM, a kernel error...: reported as an event, the runner goes on
+        except Exception as exc:  # OOM, a kernel error, a bad setting...: a failed run, the runner goes on
             error = error_line(exc)
         t_end = time.perf_counter_ns()
+        self._current = None
         self._outbox.put(_Finish(t_end, run, self._stop_run.is_set(), error))
 
     # -- pump thread -----------------------------------------------------------------------------
@@ -249,22 +256,35 @@ class GenerationRunner:
                 ):
                     return
                 continue
-            if isinstance(item, tuple):
-                if state is not None:
-                    self._bus.publish(state.tokens(*item))
-            elif isinstance(item, _Begin):
-                state = _PumpRun(item.event, self.loaded.tokenizer, self.prompt.ids, self._eos)
-                self._bus.publish(item.event)
-            elif isinstance(item, _Finish):
-                self._bus.publish(state.finish(item) if state is not None else _failed(item))
-                state = None
-            elif item == "job_done":
+            if item == "job_done":
                 with self._pending_lock:
                     self._pending -= 1
                     if self._pending == 0:
                         self._idle.set()
-            elif item is END:
                 continue
+            try:
+                state = self._pump_one(item, state)
+            except Exception as exc:  # decoding or publishing broke: that run failed, the pump goes on
+                if state is not None and not state.ended:
+                    self._bus.publish(RunFailed(time.perf_counter_ns(), state.started.run, error_line(exc)))
+                    state.ended = True
+
+    def _pump_one(self, item: Any, state: _PumpRun | None) -> _PumpRun | None:
+        """Publish what one outbox item means; returns the run being pumped afterwards."""
+        if isinstance(item, tuple):
+            if state is not None and not state.ended:
+                self._bus.publish(state.tokens(*item))
+        elif isinstance(item, _Begin):
+            state = _PumpRun(item.event, self.loaded.tokenizer, self.prompt.ids, self._eos)
+            self._bus.publish(item.event)
+        elif isinstance(item, _Finish):
+            if state is None or state.started.run != item.run:
+                self._bus.publish(_failed(item))
+            elif not state.ended:
+                state.ended = True
+                self._bus.publish(state.finish(item))
+            return None
+        return state
 
 
 def _failed(item: _Finish) -> RunFailed:
@@ -281,6 +301,8 @@ class _PumpRun:
         self.finished = [False] * started.batch_size
         self.n = 0
         self.n_all = 0
+        self.ended = False
+        """RunFinished or RunFailed has been published (nothing more is published for this run)."""
 
     def tokens(self, t_ns: int, value: Any) -> Tokens:
         ids = [int(i) for i in value.reshape(-1).tolist()]

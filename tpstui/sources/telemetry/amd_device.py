@@ -84,6 +84,8 @@ class AmdGpu:
             if error.err_code in LOST:
                 raise
             return None
+        except UnicodeDecodeError:  # the driver's text is not UTF-8: that fact reads n/a
+            return None
 
     def open(self) -> AmdGpu:
         smi = self.smi

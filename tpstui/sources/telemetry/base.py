@@ -35,6 +35,9 @@ class Reading:
     reasons: list[str] = field(default_factory=list)
     error: str | None = None
     """Set when the device stopped answering (lost, reset): the sampler reports it once."""
+    stale: bool = False
+    """Could not be read this time (a scrape that failed or timed out): n/a for this sample, and
+    its throttle reasons unknown (spans stay as they were); the next sample tries again."""
 
 
 class Backend(Protocol):

@@ -21,7 +21,14 @@ from typing import Any
 
 from tpstui.sources.telemetry.base import Backend, BackendUnavailable, DeviceInfo, Reading
 from tpstui.sources.telemetry.gpus import CUDA_VARIABLES, select_gpus
-from tpstui.sources.telemetry.nvml_device import CLOCK_EVENT_REASONS, LOST, NvmlGpu, decode_reasons, peak_bandwidth_gbs
+from tpstui.sources.telemetry.nvml_device import (
+    CLOCK_EVENT_REASONS,
+    LOST,
+    NvmlGpu,
+    decode_reasons,
+    driver_text,
+    peak_bandwidth_gbs,
+)
 from tpstui.sources.telemetry.process import ProcessBackend, in_child_process
 
 __all__ = ["CLOCK_EVENT_REASONS", "LIBRARY_ENV", "NvmlBackend", "decode_reasons", "open_nvml", "peak_bandwidth_gbs"]
@@ -75,7 +82,7 @@ class NvmlBackend:
             if count == 0:
                 raise BackendUnavailable("NVML found no NVIDIA GPU")
             handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-            uuids = [nv.nvmlDeviceGetUUID(h) for h in handles]
+            uuids = [driver_text(nv.nvmlDeviceGetUUID, h) for h in handles]
             chosen = select_gpus(uuids, gpus, device, CUDA_VARIABLES)
             if not chosen:
                 raise BackendUnavailable("no NVIDIA GPU is visible to this run (CUDA_VISIBLE_DEVICES)")
@@ -101,7 +108,10 @@ class NvmlBackend:
 
     def _read_versions(self) -> dict[str, str]:
         nv = self._nv
-        versions = {"driver": str(nv.nvmlSystemGetDriverVersion()), "NVML": str(nv.nvmlSystemGetNVMLVersion())}
+        versions = {
+            "driver": driver_text(nv.nvmlSystemGetDriverVersion),
+            "NVML": driver_text(nv.nvmlSystemGetNVMLVersion),
+        }
         try:
             cuda = nv.nvmlSystemGetCudaDriverVersion()
             versions["CUDA driver API"] = f"{cuda // 1000}.{cuda % 1000 // 10}"

@@ -16,7 +16,15 @@ from typing import Any
 
 from tpstui.sources.telemetry.base import DeviceInfo, Reading
 
-__all__ = ["CLOCK_EVENT_REASONS", "LOST", "UNSUPPORTED", "NvmlGpu", "decode_reasons", "peak_bandwidth_gbs"]
+__all__ = [
+    "CLOCK_EVENT_REASONS",
+    "LOST",
+    "UNSUPPORTED",
+    "NvmlGpu",
+    "decode_reasons",
+    "driver_text",
+    "peak_bandwidth_gbs",
+]
 
 MIB = 1024 * 1024
 GPM_MIN_INTERVAL_S = 0.1
@@ -42,6 +50,16 @@ UNSUPPORTED = {2, 3, 4, 13, 25, 26}  # invalid argument, not supported, no permi
 # argument version mismatch, deprecated: this metric is n/a on this device, for good
 LOST = {1, 9, 15, 16, 18, 28}  # uninitialised, driver not loaded, GPU lost, reset required, RM mismatch,
 # GPU not found: the device is gone; anything else is transient (timeout, no data...) and retried
+
+
+def driver_text(getter: Callable[..., Any], *args: Any) -> str:
+    """A string the driver returns (a name, a UUID, a version). pynvml decodes it as UTF-8 and
+    raises on other bytes; those are kept here, each unreadable byte shown as U+FFFD."""
+    try:
+        value = getter(*args)
+    except UnicodeDecodeError as error:
+        return bytes(error.object).split(b"\0")[0].decode("utf-8", "replace")
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def decode_reasons(mask: int) -> list[str]:
@@ -107,11 +125,11 @@ class NvmlGpu:
     def open(self) -> NvmlGpu:
         """Read the static facts and keep the readers that answer."""
         nv, h = self.nv, self.handle
-        self.name = self._try(nv.nvmlDeviceGetName, h) or f"GPU {self.index}"
-        self.details["uuid"] = self._try(nv.nvmlDeviceGetUUID, h) or "n/a"
+        self.name = self._try(driver_text, nv.nvmlDeviceGetName, h) or f"GPU {self.index}"
+        self.details["uuid"] = self._try(driver_text, nv.nvmlDeviceGetUUID, h) or "n/a"
         pci = self._try(nv.nvmlDeviceGetPciInfo, h)
         bus = getattr(pci, "busId", b"n/a")
-        self.details["pci bus"] = bus.decode() if isinstance(bus, bytes) else str(bus)
+        self.details["pci bus"] = bus.decode("utf-8", "replace") if isinstance(bus, bytes) else str(bus)
         capability = self._try(nv.nvmlDeviceGetCudaComputeCapability, h)
         self.details["compute capability"] = f"{capability[0]}.{capability[1]}" if capability else "n/a"
         for key, getter, arg in (

@@ -1,4 +1,8 @@
-"""Choose a telemetry backend: ``auto`` tries NVML, then AMD SMI, then the CPU."""
+"""Choose a telemetry backend: ``auto`` tries NVML, then AMD SMI, then the CPU.
+
+Every backend is opened (and later called) through ``bounded.BoundedBackend``: a driver that
+hangs while opening delays start-up by ``OPEN_WAIT_S`` at most.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,17 @@ from dataclasses import dataclass
 
 from tpstui.errors import UserError
 from tpstui.sources.telemetry.base import Backend, BackendUnavailable
+from tpstui.sources.telemetry.bounded import OPEN_WAIT_S, BoundedBackend
 
-__all__ = ["BACKENDS", "BACKEND_NAMES", "BackendEntry", "TelemetryOptions", "open_backend"]
+__all__ = [
+    "BACKENDS",
+    "BACKEND_NAMES",
+    "BackendEntry",
+    "TelemetryOptions",
+    "open_backend",
+    "open_bounded",
+    "open_scraped",
+]
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,12 @@ class TelemetryOptions:
     """``--peak-bw``: the memory bandwidth peak for MBU, instead of the measured or derived one."""
     probe_cpu_bandwidth: bool = False
     """Measure the CPU's memory bandwidth once when the CPU backend opens (for CPU MBU)."""
+    server_metrics: str | None = None
+    """``--server-metrics``: a serving engine's Prometheus ``/metrics`` URL, scraped beside the local backend."""
+    dcgm: tuple[str, ...] = ()
+    """``--dcgm``: DCGM exporter URLs (one per node), scraped beside the local backend."""
+    scrape_hz: float = 2.0
+    """``--scrape-hz``: how often the server metrics and the DCGM exporters are scraped."""
 
 
 def _open_nvml(options: TelemetryOptions) -> Backend:
@@ -72,10 +91,21 @@ BACKEND_NAMES = ("auto", *BACKENDS, "none")
 """What ``--telemetry`` accepts."""
 
 
-def open_backend(name: str, options: TelemetryOptions | None = None) -> tuple[Backend | None, list[str]]:
+def open_bounded(name: str, options: TelemetryOptions, wait: float = OPEN_WAIT_S) -> BoundedBackend:
+    """Open ``BACKENDS[name]`` on its own driver thread, waiting ``wait`` seconds at most (it may
+    still be opening when this returns); ``BackendUnavailable`` when it said it cannot start."""
+    entry = BACKENDS[name]
+    return BoundedBackend(name, lambda: entry.open(options), open_wait=wait)
+
+
+def open_backend(
+    name: str, options: TelemetryOptions | None = None, wait: float = OPEN_WAIT_S
+) -> tuple[BoundedBackend | None, list[str]]:
     """Open the named backend. Returns it (None for "none") and notes on what auto skipped.
 
-    An explicitly named backend that cannot start is a UserError; ``auto`` falls through.
+    An explicitly named backend that cannot start is a UserError; ``auto`` falls through. A
+    backend that has not opened within ``wait`` seconds is returned still opening (start-up goes
+    on; sampling begins once it is open, or it is reported failed).
     """
     options = options or TelemetryOptions()
     if name not in BACKEND_NAMES:
@@ -84,7 +114,7 @@ def open_backend(name: str, options: TelemetryOptions | None = None) -> tuple[Ba
         return None, []
     if name != "auto":
         try:
-            return BACKENDS[name].open(options), []
+            return open_bounded(name, options, wait), []
         except BackendUnavailable as error:
             raise UserError(f"--telemetry {name}: {error}") from None
     notes: list[str] = []
@@ -96,7 +126,29 @@ def open_backend(name: str, options: TelemetryOptions | None = None) -> tuple[Ba
             )
             continue
         try:
-            return entry.open(options), notes
+            return open_bounded(candidate, options, wait), notes
         except BackendUnavailable as error:
             notes.append(f"{candidate}: {error}")
     return None, notes
+
+
+def open_scraped(options: TelemetryOptions) -> list[Backend]:
+    """The scraped backends ``options`` asks for (engine ``/metrics``, DCGM exporters), opened now.
+
+    A source that does not answer at all when opened is a UserError (a wrong URL); later, a failed
+    scrape only makes that sample n/a.
+    """
+    from tpstui.sources.telemetry.dcgm import DcgmBackend
+    from tpstui.sources.telemetry.engine_metrics import ServerMetricsBackend
+
+    backends: list[Backend] = []
+    try:
+        if options.server_metrics:
+            backends.append(ServerMetricsBackend(options.server_metrics))
+        if options.dcgm:
+            backends.append(DcgmBackend(options.dcgm))
+    except BackendUnavailable as error:
+        for backend in backends:
+            backend.close()
+        raise UserError(str(error)) from None
+    return backends

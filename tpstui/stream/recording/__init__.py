@@ -13,7 +13,7 @@ from pathlib import Path
 from tpstui.paths import default_recordings_dir
 from tpstui.stream.recording.format import FORMAT_NAME, SUFFIX, Header, display_path
 from tpstui.stream.recording.reader import Recording, RecordingError, read_recording, read_recording_bytes
-from tpstui.stream.recording.writer import Recorder
+from tpstui.stream.recording.writer import Recorder, numbered
 
 __all__ = [
     "FORMAT_NAME",
@@ -24,20 +24,23 @@ __all__ = [
     "RecordingError",
     "display_path",
     "new_recording_path",
+    "numbered",
     "read_recording",
     "read_recording_bytes",
 ]
 
 
 def new_recording_path(directory: str | os.PathLike[str] | None = None, label: str = "") -> Path:
-    """A fresh file name in ``directory``: ``YYYYmmdd-HHMMSS[-label].jsonl.zst`` (never an existing one)."""
+    """A fresh file name in ``directory``: ``YYYYmmdd-HHMMSS[-label].jsonl.zst``, or ``-2``, ``-3``...
+    when that exists. Another process may take it before this one creates it: create it with
+    ``Recorder(path, unique=True)``, which moves on to the next free name."""
     folder = Path(directory) if directory is not None else default_recordings_dir()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in label).strip("-.")[:40]
     base = f"{stamp}-{safe}" if safe else stamp
-    candidate = folder / f"{base}{SUFFIX}"
+    first = candidate = folder / f"{base}{SUFFIX}"
     counter = 1
     while candidate.exists():
         counter += 1
-        candidate = folder / f"{base}-{counter}{SUFFIX}"
+        candidate = numbered(first, counter)
     return candidate

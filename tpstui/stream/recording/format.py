@@ -2,7 +2,7 @@
 
 A recording is the event stream written down::
 
-    frame 0   {"format":"tpstui-recording","schema":"1.0",...}   the header, alone, written at open
+    frame 0   {"format":"tpstui-recording","schema":"1.1",...}   the header, alone, written at open
     frame 1   {"type":"session",...}\\n["tok",...]\\n...           events flushed together (≤ 0.5 s)
     frame 2   ...
 
@@ -92,7 +92,7 @@ def finite_sample(event: Event) -> Event:
     """JSON has no NaN/inf (msgspec writes null): leave such telemetry values out, as "n/a"."""
     if type(event) is TelemetrySample and not all(math.isfinite(v) for v in event.values.values()):
         values = {k: v for k, v in event.values.items() if math.isfinite(v)}
-        return TelemetrySample(event.t_ns, event.device, values, list(event.reasons))
+        return TelemetrySample(event.t_ns, event.device, values, list(event.reasons), event.late_ns)
     return event
 
 

@@ -2,9 +2,11 @@
 
 ``read_recording`` walks the file frame by frame (each zstd frame carries its own checksum), so a
 frame cut short by ``kill -9`` or a full disk is skipped with a warning and everything before it
-is kept. A file that is not a recording, that ends before its header, or that was written by a
-newer major schema raises ``RecordingError`` (a ``UserError``: one line, exit code 2).
-An uncompressed copy (``zstd -d``) is read too.
+is kept. Events that cannot be true (times out of order, repeated frames, a second session)
+are left out with a warning and their runs marked (``sanity.check_events``). A file that is not
+a recording, that ends before its header, or that was written by a newer major schema raises
+``RecordingError`` (a ``UserError``: one line, exit code 2). An uncompressed copy (``zstd -d``)
+is read too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import zstandard
 from tpstui.errors import UserError
 from tpstui.stream.events import Event, SessionEnded, SessionStarted, TelemetrySample, Tokens
 from tpstui.stream.recording.format import FORMAT_NAME, SUPPORTED_MAJOR, ZSTD_MAGIC, Header, event_types, parse_schema
+from tpstui.stream.recording.sanity import check_events
 
 __all__ = ["Recording", "RecordingError", "read_recording", "read_recording_bytes"]
 
@@ -51,6 +54,8 @@ class Recording:
     header: Header
     events: list[Event]
     warnings: list[str] = field(default_factory=list)
+    runs: dict[int, list[str]] = field(default_factory=dict)
+    """Runs the checks marked (``sanity.check_events``), each with what was wrong with it."""
 
     @property
     def complete(self) -> bool:
@@ -109,7 +114,8 @@ def read_recording_bytes(data: bytes, name: str = "<bytes>") -> Recording:
             f"{name}: skipped {unknown[0]} event(s) of types this tpstui does not know "
             f"(written by tpstui with schema {header.schema})."
         )
-    return Recording(name, header, events, warnings)
+    checked = check_events(events, name)
+    return Recording(name, header, checked.events, warnings + checked.warnings, checked.runs)
 
 
 def _header(line: bytes, name: str) -> Header:

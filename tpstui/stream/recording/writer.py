@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import queue
 import threading
@@ -23,9 +24,9 @@ import zstandard
 from tpstui import __version__
 from tpstui.errors import UserError
 from tpstui.stream.events import SCHEMA_VERSION, Event
-from tpstui.stream.recording.format import FORMAT_NAME, Header, finite_sample, header_fields
+from tpstui.stream.recording.format import FORMAT_NAME, SUFFIX, Header, finite_sample, header_fields
 
-__all__ = ["FLUSH_SECONDS", "FrameWriter", "Recorder"]
+__all__ = ["FLUSH_SECONDS", "FrameWriter", "Recorder", "numbered"]
 
 FLUSH_SECONDS = 0.5
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -95,6 +96,10 @@ class FrameWriter:
 class Recorder:
     """Writes the event stream to ``path`` (a new file; an existing one is never overwritten).
 
+    ``unique``: the name was chosen by tpstui, not given by the user; when another session took
+    it in the meantime (two started in the same second), the next free ``-2``, ``-3``... is used
+    and ``path`` says which.
+
     Call it with each event (subscribe it to the bus); ``close()`` drains the queue, writes the
     last frame and syncs the file. Write errors (disk full) stop the recording, never the run:
     ``error`` says what happened.
@@ -106,13 +111,13 @@ class Recorder:
         flush_seconds: float = FLUSH_SECONDS,
         level: int = LEVEL,
         note: str = "",
+        unique: bool = False,
     ) -> None:
-        self.path = Path(path)
         self.flush_seconds = flush_seconds
         self.cpu_seconds = 0.0
         """CPU time of the writer thread (for the recorder benchmark)."""
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._file = _create(self.path)
+        self._file, self.path = _create(Path(path), unique)
         self._frames = FrameWriter(self._file, level, note)
         if self._frames.error is not None:
             self._file.close()
@@ -178,13 +183,26 @@ class Recorder:
             self.cpu_seconds = time.thread_time() - cpu_start
 
 
-def _create(path: Path) -> BinaryIO:
+def _create(path: Path, unique: bool) -> tuple[BinaryIO, Path]:
+    """Open a new file (``O_EXCL``: the check and the creation are one step, so no race)."""
     if path.is_dir():
         raise UserError(f"{path} is a directory; give a file name for the recording.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "xb", buffering=0)  # closed by Recorder.close()
-    except FileExistsError:
-        raise UserError(f"{path} already exists; give a new name (recordings are never overwritten).") from None
-    except OSError as error:
-        raise UserError(f"cannot write the recording {path}: {error.strerror or error}.") from None
+    candidate = path
+    for number in itertools.count(2):
+        try:
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+            return open(candidate, "xb", buffering=0), candidate  # closed by Recorder.close()
+        except FileExistsError:
+            if not unique:
+                raise UserError(f"{path} already exists; give a new name (recordings are never overwritten).") from None
+            candidate = numbered(path, number)
+        except OSError as error:
+            raise UserError(f"cannot write the recording {candidate}: {error.strerror or error}.") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def numbered(path: Path, number: int) -> Path:
+    """``name.jsonl.zst`` → ``name-N.jsonl.zst`` (the suffix kept whole)."""
+    name = path.name
+    stem, suffix = (name[: -len(SUFFIX)], SUFFIX) if name.endswith(SUFFIX) else (path.stem, path.suffix)
+    return path.with_name(f"{stem}-{number}{suffix}")

@@ -20,6 +20,16 @@ __all__ = ["HeaderBar", "LoadPanel", "model_facts"]
 
 def model_facts(model: ModelLoaded | None, settings: dict[str, Any]) -> list[str]:
     """What the header says about the model: name, dtype, device, parameters."""
+    if model is not None and model.source == "endpoint":
+        concurrency = settings.get("max_concurrency")
+        rate = settings.get("request_rate")
+        load = f"concurrency {concurrency}" if concurrency else "unlimited concurrency"
+        return [
+            model.name,
+            model.device,
+            f"{settings.get('api', 'chat')} API",
+            load + (f", {rate:g} req/s" if rate else ""),
+        ]
     if model is not None:
         return [model.name, model.dtype, model.device, f"{fmt.params(model.parameters)} params"]
     name = settings.get("model") or "embedded SmolLM2-135M-Instruct"

@@ -34,6 +34,7 @@ LABEL = max(len(f.brief) for f in FIELDS.values() if f.short) + 1
 USUAL = {
     "cpu": ("util_pct", "cpu_clock_mhz", "temp_c", "mem_used_mb", "rss_mb"),
     "gpu": ("temp_c", "sm_clock_mhz", "mem_clock_mhz", "power_w", "util_pct", "bw_util_pct", "mem_used_mb"),
+    "server": ("requests_running", "requests_waiting", "kv_cache_pct"),
 }
 """Keys each kind of device is expected to have: shown as "n/a" when absent."""
 IMPORTANCE = ("temp_c", "sm_clock_mhz", "cpu_clock_mhz", "power_w", "temp_mem_c", "temp_hotspot_c",
@@ -78,9 +79,15 @@ def _limit(values: dict[str, float], key: str) -> float | None:
     return values.get(info.limit_key) if info.limit_key else None
 
 
+def _shown_values(state: DeviceState) -> dict[str, float]:
+    """The newest sample's values; none (n/a) when that read was late (its moment is unknown)."""
+    latest = state.latest
+    return latest.values if latest is not None and not latest.late_ns else {}
+
+
 def device_rows(state: DeviceState) -> list[Row]:
     """(key, label, value text, fraction of its own limit or None) for each row of a device, in order."""
-    values = state.latest.values if state.latest is not None else {}
+    values = _shown_values(state)
     keys = list(USUAL[device_kind(state.device)])
     keys += sorted(k for k in values if k not in keys and k not in LIMIT_KEYS and not k.startswith("core"))
     rows: list[Row] = []
@@ -205,6 +212,8 @@ class TelemetryPanel(LinesWidget):
                 continue
             packed.extend(head)
             packed.extend(self._packed(cells[device], dropped[device], label_width, value_width, per_line, style))
+            if "rss_mb" in {key for key, *_ in cells[device]}:
+                packed.extend(self._rss_note(model.devices[device], width, style, height - len(packed)))
         return packed[:height]
 
     def _head(self, model: ViewModel, device: str, lost: str | None, width: int, style: dict[str, Style]) -> list[Text]:
@@ -216,8 +225,8 @@ class TelemetryPanel(LinesWidget):
         reasons = model.throttle.active.get(device, ())
         text = ", ".join(reasons) if reasons else "none"
         self.throttle_rows[device] = text
-        if device_kind(device) == "cpu" and not reasons:
-            return lines  # CPU backends report no throttle reasons: no row that always reads "none"
+        if device_kind(device) != "gpu" and not reasons:
+            return lines  # CPU backends and engine metrics have no throttle reasons: no row that always reads "none"
         row = Text.assemble(
             ("throttle".ljust(LABEL), style["label"]), (text, style["throttle"] if reasons else style["na"])
         )
@@ -234,13 +243,18 @@ class TelemetryPanel(LinesWidget):
             lines.append(
                 Text.assemble(("cores".ljust(LABEL), style["label"]), (cores[: width - LABEL], style["spark"]))
             )
-        values = state.latest.values if state.latest is not None else {}
-        if device_kind(state.device) == "cpu" and values.get("rss_mb", 0.0) > values.get("mem_used_mb", float("inf")):
-            lines.extend(
-                Text('RSS counts mapped model files, which "used" leaves out (page cache)', style["na"]).wrap(
-                    self.app.console, width
-                )
-            )
+        lines.extend(self._rss_note(state, width, style))
+        return lines
+
+    def _rss_note(self, state: DeviceState, width: int, style: dict[str, Style], room: int = 1 << 30) -> list[Text]:
+        """Why the process's RSS can read above "memory used" (only when it does), in ``room`` lines."""
+        values = _shown_values(state)
+        if device_kind(state.device) != "cpu" or values.get("rss_mb", 0.0) <= values.get("mem_used_mb", float("inf")):
+            return []
+        note = Text('RSS counts mapped model files, which "used" leaves out (page cache)', style["na"])
+        lines = list(note.wrap(self.app.console, width))
+        if len(lines) > room:
+            lines = [Text("RSS includes mapped model files", style["na"])] if room > 0 else []
         return lines
 
     def _packed(
@@ -299,11 +313,15 @@ class TelemetryPanel(LinesWidget):
 
 
 def _title(device: str, state: DeviceState) -> str:
-    return device.upper() if state.latest is not None else f"{device.upper()} (no sample yet)"
+    if state.latest is None:
+        return f"{device.upper()} (no sample yet)"
+    if state.latest.late_ns:
+        return f"{device.upper()} (late reading: {state.latest.late_ns / 1e9:.1f} s)"
+    return device.upper()
 
 
 def _core_glyphs(state: DeviceState) -> str:
-    values = state.latest.values if state.latest is not None else {}
+    values = _shown_values(state)
     cores: Iterable[tuple[int, float]] = sorted(
         (int(k[4:].split("_")[0]), v) for k, v in values.items() if k.startswith("core") and k.endswith("_util_pct")
     )
