@@ -181,16 +181,23 @@ def timeline_figure(session: Session, title: str = "") -> go.Figure:
                 row=row, col=1,
             )  # fmt: skip
     origin = _origin(session)
+    # shapes as plain dicts, set once: plotly's add_shape / add_vline re-validate every shape so far
+    # on each call (quadratic: minutes for a long session's runs and spans)
+    shapes: list[dict[str, object]] = []
     for family, rects in _throttle_rects(session, origin).items():
-        for x0, x1 in rects:
-            fig.add_shape(type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1, layer="below",
-                          line_width=0, fillcolor=FAMILY_COLOURS[family], opacity=0.18)  # fmt: skip
+        shapes += [
+            {"type": "rect", "xref": "x", "yref": "paper", "x0": x0, "x1": x1, "y0": 0, "y1": 1, "layer": "below",
+             "line": {"width": 0}, "fillcolor": FAMILY_COLOURS[family], "opacity": 0.18}
+            for x0, x1 in rects
+        ]  # fmt: skip
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"throttle: {family}",
                                  marker={"symbol": "square", "size": 12, "color": FAMILY_COLOURS[family]}))  # fmt: skip
-    for view in session.runs(include_warmup=True):
-        fig.add_vline(
-            x=(view.started.t_ns - origin) / NS, line_width=1, line_dash="dot", line_color="#888", row=1, col=1
-        )
+    shapes += [
+        {"type": "line", "xref": "x", "yref": "y domain", "x0": x, "x1": x, "y0": 0, "y1": 1,
+         "line": {"width": 1, "dash": "dot", "color": "#888"}}
+        for x in ((view.started.t_ns - origin) / NS for view in session.runs(include_warmup=True))
+    ]  # fmt: skip
+    fig.update_layout(shapes=shapes)
     fig.update_xaxes(title_text="seconds since the session started", row=len(lanes), col=1)
     fig.update_layout(
         title=title, height=260 + 170 * len(lanes), template="plotly_white", hovermode="x unified",
