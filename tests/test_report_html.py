@@ -78,6 +78,17 @@ def plot_data(text: str, div_id: str) -> list[dict[str, Any]]:
     return data
 
 
+def plot_layout(text: str, div_id: str) -> dict[str, Any]:
+    """The layout plotly.js is given for the plot in ``div_id`` (the argument after the traces)."""
+    marker = f'Plotly.newPlot(                        "{div_id}",'
+    rest = text[text.index(marker) + len(marker) :].lstrip()
+    decoder = json.JSONDecoder()
+    _, end = decoder.raw_decode(rest)
+    layout, _ = decoder.raw_decode(rest[end:].lstrip().removeprefix(",").lstrip())
+    assert isinstance(layout, dict)
+    return layout
+
+
 def values(encoded: Any) -> list[float]:
     """A trace's numbers: a list, or plotly's typed array ({"bdata": base64, "dtype": ...})."""
     if isinstance(encoded, dict):
@@ -124,7 +135,14 @@ def test_report_has_every_lane_the_diagnosis_and_no_external_script(
         and max(clock) == 1980
         and len(clock) == sum(isinstance(e, TelemetrySample) and e.device == "gpu0" for e in events)
     )
-    expected = diagnose_session(Session.from_events(events))
+    session = Session.from_events(events)
+    shapes = plot_layout(text, "timeline")["shapes"]
+    rects = [(s["x0"], s["x1"]) for s in shapes if s["type"] == "rect"]  # throttle spans, through every lane
+    assert rects and all(s["yref"] == "paper" for s in shapes if s["type"] == "rect")
+    assert min(x0 for x0, _ in rects) == pytest.approx(12.0, abs=0.2)  # the power cap at 12-14 s comes first
+    marks = [s["x0"] for s in shapes if s["type"] == "line"]  # one dotted line per run start, in the TPS lane
+    assert len(marks) == len(session.runs(include_warmup=True))
+    expected = diagnose_session(session)
     assert checker.ids["verdict"] == expected.verdict and "fell" in expected.verdict
     embedded = json.loads(checker.ids["diagnosis-json"])
     assert embedded["verdict"] == expected.verdict and embedded["tps_throttled"] == pytest.approx(
