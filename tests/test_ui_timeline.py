@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 
 import numpy as np
@@ -67,17 +68,50 @@ def cycle_events(seconds: int = 8) -> list[Event]:
     return sorted(events, key=lambda e: e.t_ns)
 
 
-@run_async
-async def test_badge_lanes_and_telemetry_row_agree_at_every_frame() -> None:
+def fake_nvml_cycle_events(monkeypatch: pytest.MonkeyPatch, seconds: float = 4.0) -> list[Event]:
+    """The issue's case: the real nvidia-ml-py on the fake NVML's 1 Hz on/off scenario
+    (nvml_throttle_cycle.txt), sampled by the real Sampler every 0.1 s, around a 20 tok/s run."""
+    from tests.conftest import Collector
+    from tests.fakes.env import FakeGpus
+    from tpstui.sources.telemetry.nvml import NvmlBackend
+    from tpstui.sources.telemetry.sampler import Sampler
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("TPSTUI_SAMPLER", raising=False)
+    FakeGpus(monkeypatch).nvml("nvml_throttle_cycle.txt", at=0.0)
+    collector = Collector()
+    sampler = Sampler(NvmlBackend(), collector.bus, 10)
+    t0 = time.perf_counter_ns()
+    sampler.start()
+    time.sleep(seconds)
+    sampler.stop()
+    telemetry = [e for e in collector.events if isinstance(e, TelemetrySample | ThrottleChanged)]
+    events: list[Event] = [
+        SessionStarted(t0, 0.0, settings={"runs": 1}),
+        ModelLoaded(t0, "cycle", "hub", 1, "float32", "cuda:0", 0.0, 0),
+        RunStarted(t0 + NS // 4, 0, False, 8, 1, 10_000),
+        *(Tokens(t0 + NS // 2 + i * NS // 20, 0, [1], 1, 1, "x") for i in range(int(20 * (seconds - 0.5)))),
+    ]
+    return sorted(events + telemetry, key=lambda e: e.t_ns)
+
+
+@pytest.mark.parametrize("where", ["scripted", "fake NVML"])
+def test_badge_lanes_and_telemetry_row_agree_at_every_frame(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Item 4: polled at 10 frames/s (each panel at its own rate), never a frame where they differ."""
-    source = ScriptedSource(cycle_events(), at_ns=T0_NS)
+    events = cycle_events() if where == "scripted" else fake_nvml_cycle_events(monkeypatch)
+    asyncio.run(_agree_at_every_frame(events, frames=79 if where == "scripted" else 38))
+
+
+async def _agree_at_every_frame(events: list[Event], frames: int) -> None:
+    start_ns = events[0].t_ns
+    source = ScriptedSource(events, at_ns=start_ns)
     app = TpsApp(source, fps=10)
     on_frames = {"badge": 0, "row": 0, "lane": 0, "session": 0}
     async with app.run_test(size=(100, 30)) as pilot:
         app.frame_timer.pause()  # this test drives the frames
         await settle(pilot)
-        for step in range(1, 80):
-            source.advance(T0_NS + step * NS // 10)
+        for step in range(1, frames + 1):
+            source.advance(start_ns + step * NS // 10)
             app.tick()
             truth = bool(source.session.active_reasons())
             badge = app.header.throttle.throttled and "THROTTLED" in app.header.badge(100)
@@ -89,7 +123,8 @@ async def test_badge_lanes_and_telemetry_row_agree_at_every_frame() -> None:
             on_frames["lane"] += lane
             on_frames["session"] += truth
             await pilot.pause(0)
-    assert on_frames["badge"] == on_frames["row"] == on_frames["lane"] == on_frames["session"] > 30
+    assert on_frames["badge"] == on_frames["row"] == on_frames["lane"] == on_frames["session"] > frames // 3
+    assert on_frames["session"] < frames * 2 // 3  # it turned off again too (the 1 Hz cycle)
 
 
 def _scenario_app(at_s: float, theme: str = "dark") -> tuple[ScriptedSource, TpsApp]:
