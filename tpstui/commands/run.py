@@ -32,6 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_run_options(parser, runs_default=3, warmup_default=1)
     app = parser.add_argument_group("app")
     app.add_argument("--loop", action="store_true", help="repeat runs until stopped (soak runs that expose throttling)")
+    app.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="leave the app once the requested runs are done (scripted sessions, demos, benchmarks)",
+    )
     app.add_argument("--theme", default="dark", metavar="NAME", help="dark (default), light, high-contrast, ...")
     app.add_argument("--fps", type=float, default=10.0, metavar="HZ", help="frames per second (default: 10)")
     app.add_argument(
@@ -63,7 +68,9 @@ def run_live(args: argparse.Namespace) -> int:
         raise UserError("tpstui run needs a terminal; for headless measurement use: tpstui bench")
     record = record_path_from_args(args, by_default=True)
     source = LiveSession(TransformersEngine(settings), telemetry, record=record)
-    code = run_app(source, theme=args.theme, fps=args.fps, cpu_budget=args.ui_cpu / 100)
+    code = run_app(
+        source, theme=args.theme, fps=args.fps, cpu_budget=args.ui_cpu / 100, exit_when_done=args.exit_when_done
+    )
     if record is not None and source.recording_path is not None:
         from tpstui.stream.recording import display_path
 

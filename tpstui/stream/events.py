@@ -30,12 +30,13 @@ __all__ = [
     "RunStarted",
     "SessionEnded",
     "SessionStarted",
+    "Stall",
     "TelemetrySample",
     "ThrottleChanged",
     "Tokens",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """major.minor; readers refuse a newer major version and accept any minor."""
 
 
@@ -162,6 +163,23 @@ class BackendFailed(msgspec.Struct, frozen=True, tag="backend_fail"):
     message: str
 
 
+class Stall(msgspec.Struct, frozen=True, tag="stall"):
+    """The measuring process paused itself: a garbage collection, or the UI holding its thread.
+
+    ``t_ns`` is when the pause began and ``end_ns`` when it ended (published at the end, so it
+    arrives after the tokens of its time). A token whose gap overlaps a stall may have been
+    delayed by the monitor rather than by the model: the stats count such tokens (schema 1.1;
+    older recordings have none).
+    """
+
+    t_ns: int
+    end_ns: int
+    kind: str
+    """"gc" (a garbage collection of any thread) or "ui" (a frame or the app's event loop)."""
+    detail: str = ""
+    """What it was, e.g. "generation 2" or "frame 41 ms"."""
+
+
 class SessionEnded(msgspec.Struct, frozen=True, tag="session_end"):
     """Last event of a cleanly closed session."""
 
@@ -179,6 +197,7 @@ Event = (
     | TelemetrySample
     | ThrottleChanged
     | BackendFailed
+    | Stall
     | SessionEnded
 )
 
