@@ -52,10 +52,12 @@ def run_bench(args: argparse.Namespace, runs: int, record: Path, env: dict[str, 
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> int:
-    """The real app on a pty; returns the bytes it wrote to the terminal."""
+def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> tuple[int, float]:
+    """The real app on a pty; returns the bytes it wrote to the terminal and its main thread's CPU
+    share (CPU seconds of the app's main thread, where Textual draws, over the app's wall time)."""
     cols, rows = (int(x) for x in args.size.split("x"))
     extra = ["--loop"] if args.loop else ["--exit-when-done"]
+    extra += ["--ui-cpu", str(args.ui_cpu)] if args.ui_cpu is not None else []
     command = [*TPSTUI, "run", *workload(args, runs), "--record", str(record), *extra]
     pid, fd = pty.fork()
     if pid == 0:  # the child: its terminal is the pty
@@ -64,7 +66,9 @@ def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, s
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     os.kill(pid, signal.SIGWINCH)
     written, started, quit_sent = 0, time.monotonic(), False
+    main_cpu = 0.0
     while True:
+        main_cpu = max(main_cpu, thread_cpu_seconds(pid))
         if args.loop and not quit_sent and time.monotonic() - started >= args.loop:
             os.write(fd, b"q")
             quit_sent = True
@@ -82,12 +86,23 @@ def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, s
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"tpstui run failed (exit {code})")
-    return written
+    return written, main_cpu / (time.monotonic() - started)
+
+
+def thread_cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """CPU time (user + system) of one thread of a process, from /proc (0 once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid or pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def exported(record: Path, env: dict[str, str]) -> dict[str, Any]:
     out = record.with_suffix(".json")
-    subprocess.run([*TPSTUI, "export", str(record), "--json", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+    command = [*TPSTUI, "export", str(record), "--json", str(out)]
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     report: dict[str, Any] = json.loads(out.read_text())
     return report
 
@@ -142,6 +157,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--telemetry", default="cpu", help="cpu (default) or nvml (the fake NVML library)")
+    parser.add_argument("--ui-cpu", type=float, help="live side: the app's --ui-cpu (default: the app's default)")
     parser.add_argument("--loop", type=float, default=0.0, metavar="S", help="live side: --loop for S seconds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tpstui-distortion-") as name:
@@ -157,9 +173,9 @@ def main() -> None:
             for side in order:
                 record = tmp / f"{pair}-{side}.jsonl.zst"
                 if side == "live":
-                    written = run_live(args, args.runs, record, env)
+                    written, ui_share = run_live(args, args.runs, record, env)
                     result[side] = figures(exported(record, env))
-                    result[side]["written"] = written
+                    result[side]["written"], result[side]["ui_share"] = written, ui_share
                     live_runs = result[side]["runs"]
                 else:  # with --loop the bench side makes as many runs as the live side made (or --runs first)
                     runs = live_runs if args.loop and "live" in result else args.runs
@@ -168,7 +184,10 @@ def main() -> None:
             live, bench = result["live"], result["bench"]
             ratios["decode"].append(live["decode_tps"] / bench["decode_tps"])
             ratios["p99"].append(live["itl_p99"] / bench["itl_p99"])
-            print(f"pair {pair + 1} ({' then '.join(order)}; the app wrote {live['written'] / 1e6:.1f} MB):")
+            print(
+                f"pair {pair + 1} ({' then '.join(order)}; the app wrote {live['written'] / 1e6:.1f} MB, its main "
+                f"thread used {live['ui_share'] * 100:.1f} % of a core):"
+            )
             print(line("bench", bench))
             print(line("live", live))
             print(f"  ratio live/bench: decode TPS {ratios['decode'][-1]:.3f}  ITL p99 {ratios['p99'][-1]:.3f}")

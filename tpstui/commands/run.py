@@ -42,9 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     app.add_argument(
         "--ui-cpu",
         type=float,
-        default=3.0,
+        default=1.5,
         metavar="PCT",
-        help="share of one core the app may use while a run generates (default: 3)",
+        help="share of one core the app may use while a run generates (default: 1.5)",
     )
     add_record_options(parser, by_default=True)
     parser.set_defaults(handler=run_live)

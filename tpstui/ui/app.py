@@ -3,7 +3,7 @@
 The app never receives one message per token. A timer (``fps``, 10 by default) pulls
 ``source.session``, folds what is new into the ``ViewModel`` (O(new events)) and hands it to
 the widgets that are due (``WIDGET_HZ``), which redraw only the lines that changed. While a run
-generates, redraws also wait for credit in a ``CpuBudget`` (3 % of a core by default), so
+generates, redraws also wait for credit in a ``CpuBudget`` (1.5 % of a core by default), so
 watching never slows the run much. Heavy statistics of very long runs go to a worker thread.
 Works with any source: live (``LiveControls``: r / s) or replay (``ReplayControls``).
 """
