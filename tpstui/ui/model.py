@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpstui.state import metrics
+from tpstui.state.pauses import PauseStats
 from tpstui.state.session import RunTail, Session
 from tpstui.state.throttle import ThrottleStats
 from tpstui.stream.events import LoadProgress, ModelLoaded, TelemetrySample
@@ -116,6 +117,10 @@ class FullStats:
     """This run's throttling (None when no throttle reason was ever seen)."""
     throttle_all: ThrottleStats | None = None
     """All measured runs' throttling together."""
+    pauses: PauseStats | None = None
+    """The monitor's own pauses during this run (None when the session has none)."""
+    pauses_all: list[PauseStats] | None = None
+    """The same for each measured run."""
 
 
 def compute_full(session: Session, run: int) -> FullStats:
@@ -131,8 +136,22 @@ def compute_full(session: Session, run: int) -> FullStats:
     if session.throttle_spans():
         throttle = session.run_throttle(run)
         throttle_all = ThrottleStats.combine([session.run_throttle(r) for r in measured_ids])
+    pauses = pauses_all = None
+    if session.stalls():
+        pauses = session.run_pauses(run)
+        pauses_all = [session.run_pauses(r) for r in measured_ids]
     return FullStats(
-        run, run_metrics.tokens, tail.done, run_metrics, aggregate, measured, tokens, throttle, throttle_all
+        run,
+        run_metrics.tokens,
+        tail.done,
+        run_metrics,
+        aggregate,
+        measured,
+        tokens,
+        throttle,
+        throttle_all,
+        pauses,
+        pauses_all,
     )
 
 
