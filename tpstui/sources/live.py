@@ -23,6 +23,7 @@ from typing import Any
 
 from tpstui import __version__
 from tpstui.errors import UserError, error_line
+from tpstui.settings import public_url
 from tpstui.sources.base import Progress, TokenEngine
 from tpstui.sources.pauses import PauseWatch, freeze_heap
 from tpstui.sources.telemetry.bounded import OPEN_WAIT_S, BoundedBackend
@@ -115,8 +116,8 @@ class LiveSession:
             "sample_hz": options.sample_hz,
             "gpus": list(options.gpus) if options.gpus is not None else None,
             "peak_bw_gbs": options.peak_bw_gbs,
-            "server_metrics": options.server_metrics,
-            "dcgm": list(options.dcgm),
+            "server_metrics": public_url(options.server_metrics) if options.server_metrics else None,
+            "dcgm": [public_url(url) for url in options.dcgm],
             "scrape_hz": options.scrape_hz,
         }
 
