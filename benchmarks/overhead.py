@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--app", choices=("none", "headless", "pty", "pty-child"), default="none",
                         help="attach the live app (see overhead_app.py)")  # fmt: skip
     parser.add_argument("--fps", type=float, default=10.0, help="the app's frame rate (--app)")
-    parser.add_argument("--ui-cpu", type=float, default=3.0, help="the app's CPU budget, %% of a core (--app)")
+    parser.add_argument("--ui-cpu", type=float, default=1.5, help="the app's CPU budget, %% of a core (--app)")
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.app != "none":

@@ -149,4 +149,5 @@ def test_replay_and_export_of_an_endpoint_recording(
     assert main(["export", str(record), "--json", str(out)]) == 0
     exported = json.loads(out.read_text())
     assert exported["completed"] == 3 and exported["max_concurrency"] == 3
-    assert len(exported["tokens"]) == 3 * 8 + 8  # every arrival of the three requests and the warm-up
+    # every token of the three requests and the warm-up (a loaded machine may read two chunks at once)
+    assert sum(row["n"] for row in exported["tokens"]) == 3 * 8 + 8

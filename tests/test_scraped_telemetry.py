@@ -246,3 +246,13 @@ def test_server_metrics_without_a_url_means_the_endpoint_servers() -> None:
     assert endpoint_metrics_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/metrics"
     assert endpoint_metrics_url("https://llm.example:443/v1/") == "https://llm.example:443/metrics"
     assert main(["bench", "--server-metrics", "--telemetry", "none"]) == 2  # no --endpoint to take it from
+
+
+def test_recorded_urls_carry_no_credentials(tmp_path: Path) -> None:
+    from tpstui.settings import public_url
+    from tpstui.sources.endpoint.settings import EndpointSettings
+
+    assert public_url("http://alice:s3cret@node1:9400/metrics") == "http://node1:9400/metrics"
+    assert public_url("https://node1:9400/metrics") == "https://node1:9400/metrics"
+    settings = EndpointSettings(url="http://bob:pw@127.0.0.1:8000/v1", served_model="m")
+    assert "pw" not in json.dumps(settings.as_dict())

@@ -8,7 +8,7 @@ from typing import Any
 
 from tpstui.errors import UserError
 
-__all__ = ["DEFAULT_PROMPT", "DTYPES", "RunSettings"]
+__all__ = ["DEFAULT_PROMPT", "DTYPES", "RunSettings", "public_url"]
 
 DEFAULT_PROMPT = (
     "Explain, step by step, how a graphics card runs a large language model, "
@@ -118,3 +118,14 @@ def _check_device_spelling(device: str) -> None:
     base, _, index = device.partition(":")
     if base not in ("auto", "cpu", "cuda", "mps") or (index and (base != "cuda" or not index.isdigit())):
         raise UserError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps.")
+
+
+def public_url(url: str) -> str:
+    """``url`` without its ``user:password@`` part: what recordings and the screen may show."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=host))

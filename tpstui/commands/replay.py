@@ -84,7 +84,10 @@ def run_replay(args: argparse.Namespace) -> int:
         return 0
     if args.start:
         source.seek(int(args.start * 1e9))
+    from tpstui.sources.pauses import freeze_heap
     from tpstui.ui.app import run_app
+
+    freeze_heap()  # the recording's events live as long as the app: keep full collections off them
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("tpstui replay needs a terminal; without one use --summary, or tpstui export.")

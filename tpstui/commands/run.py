@@ -35,14 +35,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_endpoint_options(parser)
     app = parser.add_argument_group("app")
     app.add_argument("--loop", action="store_true", help="repeat runs until stopped (soak runs that expose throttling)")
+    app.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="leave the app once the requested runs are done (scripted sessions, demos, benchmarks)",
+    )
     app.add_argument("--theme", default="dark", metavar="NAME", help="dark (default), light, high-contrast, ...")
     app.add_argument("--fps", type=float, default=10.0, metavar="HZ", help="frames per second (default: 10)")
     app.add_argument(
         "--ui-cpu",
         type=float,
-        default=3.0,
+        default=1.5,
         metavar="PCT",
-        help="share of one core the app may use while a run generates (default: 3)",
+        help="share of one core the app may use while a run generates (default: 1.5)",
     )
     add_record_options(parser, by_default=True)
     parser.set_defaults(handler=run_live)
@@ -65,7 +70,9 @@ def run_live(args: argparse.Namespace) -> int:
         raise UserError("tpstui run needs a terminal; for headless measurement use: tpstui bench")
     record = record_path_from_args(args, by_default=True)
     source = LiveSession(engine, telemetry, record=record, unique_name=not args.record)
-    code = run_app(source, theme=args.theme, fps=args.fps, cpu_budget=args.ui_cpu / 100)
+    code = run_app(
+        source, theme=args.theme, fps=args.fps, cpu_budget=args.ui_cpu / 100, exit_when_done=args.exit_when_done
+    )
     if source.recording_path is not None:
         from tpstui.stream.recording import display_path
 

@@ -46,6 +46,10 @@ METRIC_DEFINITIONS = {
     "std is the population std",
     "aggregate": "across measured runs (measured: not a warm-up, and generate() returned; a run stopped early "
     "counts, a failed or unfinished one does not): mean, sample sd (N − 1, as llama-bench), median",
+    "monitor_pauses": "the measuring process's own pauses during the run (garbage collections of at least "
+    "2 ms, UI frames or frame timers that held the app's thread for at least 30 ms) by kind: count, seconds, the "
+    "longest; tokens_after_pause counts the tokens whose gap (previous arrival, or the start, to the arrival) "
+    "overlapped one, i.e. the tokens the monitor may have delayed",
     "token_times_ns": "arrival times of sequence 0's tokens, ns after start; token_counts gives tokens per "
     "arrival when any arrival carried more than one (assisted decoding)",
     "diagnosis": DIAGNOSIS_DEFINITIONS,
@@ -84,6 +88,7 @@ def _run_entry(session: Session, view: RunView) -> dict[str, Any]:
     if view.counts.size and int(view.counts.max()) > 1:
         entry["token_counts"] = [int(c) for c in view.counts]
     entry["telemetry"] = run_telemetry(session, view, run_metrics)
+    entry["monitor_pauses"] = session.run_pauses(view.run).as_dict()
     return entry
 
 
@@ -186,6 +191,7 @@ CSV_COLUMNS = (
     "joules_per_token",
     "tokens_per_joule",
     "mbu",
+    "tokens_after_pause",
 )
 
 
@@ -202,6 +208,7 @@ def _csv_row(entry: dict[str, Any]) -> dict[str, Any]:
     for key in ("throttled_s", "tps_throttled", "tps_unthrottled", "energy_j", "joules_per_token", "tokens_per_joule"):
         row[key] = tel.get(key)
     row["mbu"] = (tel.get("mbu") or {}).get("mbu")
+    row["tokens_after_pause"] = (entry.get("monitor_pauses") or {}).get("tokens_after_pause")
     return row
 
 
@@ -334,12 +341,28 @@ def _telemetry_lines(measured: list[dict[str, Any]]) -> list[str]:
         if parts:
             lines.append(f"  {device + ' (last run)':<14} " + ", ".join(parts))
     lines += _efficiency_lines(measured)
+    lines += _pause_lines(measured)
     throttled = [r["telemetry"] for r in measured if r["telemetry"].get("throttle_s")]
     for tel in throttled[-1:]:
         for device, reasons in tel["throttle_s"].items():
             text = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in reasons.items())
             lines.append(f"  {device + ' throttled':<14} {text}")
     return lines
+
+
+def _pause_lines(measured: list[dict[str, Any]]) -> list[str]:
+    """The monitor's own pauses over the measured runs, when there were any."""
+    pauses = [r.get("monitor_pauses") or {} for r in measured]
+    kinds: dict[str, tuple[int, float]] = {}
+    for part in pauses:
+        for kind, count in part.get("count", {}).items():
+            n, seconds = kinds.get(kind, (0, 0.0))
+            kinds[kind] = (n + count, seconds + part["seconds"].get(kind, 0.0))
+    if not kinds:
+        return []
+    tokens = sum(p.get("tokens_after_pause", 0) for p in pauses)
+    text = ", ".join(f"{n} {kind.upper()} ({seconds * 1e3:.0f} ms)" for kind, (n, seconds) in sorted(kinds.items()))
+    return [f"  {'monitor pauses':<14} {text}; {tokens} token(s) arrived after a gap that overlapped one"]
 
 
 def _efficiency_lines(measured: list[dict[str, Any]]) -> list[str]:

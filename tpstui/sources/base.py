@@ -116,6 +116,11 @@ class SessionSource(Protocol):
         """The present moment on the session's clock (perf_counter_ns of the recording process)."""
         ...
 
+    def note_pause(self, start_ns: int, end_ns: int, detail: str) -> None:
+        """The app held its main thread from ``start_ns`` to ``end_ns``: a live source records it
+        as a ``Stall`` ("ui"); a replay ignores it (nothing it shows is being measured)."""
+        ...
+
     def start(self) -> None:
         """Begin producing (model loading happens on the source's own thread)."""
         ...
@@ -183,6 +188,9 @@ class ReplayControls(Protocol):
 
 class Unrecorded:
     """The ``SessionSource`` members of a source that records nothing and has no notes (replay, scripted)."""
+
+    def note_pause(self, start_ns: int, end_ns: int, detail: str) -> None:
+        del start_ns, end_ns, detail
 
     @property
     def notes(self) -> list[str]:

@@ -23,7 +23,9 @@ from typing import Any
 
 from tpstui import __version__
 from tpstui.errors import UserError, error_line
+from tpstui.settings import public_url
 from tpstui.sources.base import Progress, TokenEngine
+from tpstui.sources.pauses import PauseWatch, freeze_heap
 from tpstui.sources.telemetry.bounded import OPEN_WAIT_S, BoundedBackend
 from tpstui.sources.telemetry.cpu import cpu_model
 from tpstui.sources.telemetry.sampler import Sampler
@@ -94,6 +96,8 @@ class LiveSession:
         self.backend: BoundedBackend | None = None
         self.scrapers: list[Sampler] = []
         """Samplers of the scraped backends (``--server-metrics``, ``--dcgm``), at ``scrape_hz``."""
+        self.pauses = PauseWatch(self.bus)
+        """Publishes the process's own garbage collections and UI stalls as ``Stall`` events."""
         self.model: ModelLoaded | None = None
         self._notes: list[str] = []
         self._engine_started = False
@@ -112,8 +116,8 @@ class LiveSession:
             "sample_hz": options.sample_hz,
             "gpus": list(options.gpus) if options.gpus is not None else None,
             "peak_bw_gbs": options.peak_bw_gbs,
-            "server_metrics": options.server_metrics,
-            "dcgm": list(options.dcgm),
+            "server_metrics": public_url(options.server_metrics) if options.server_metrics else None,
+            "dcgm": [public_url(url) for url in options.dcgm],
             "scrape_hz": options.scrape_hz,
         }
 
@@ -136,6 +140,7 @@ class LiveSession:
         )
         with self._lock:
             self._check_cancel()
+            self.pauses.start()
             try:
                 self._start_telemetry()
             except UserError as error:
@@ -181,6 +186,7 @@ class LiveSession:
         except Exception as error:  # anything else loading raised: one line, never a traceback
             self.bus.publish(RunFailed(time.perf_counter_ns(), -1, error_line(error)))
             raise UserError(error_line(error)) from None
+        freeze_heap()  # the model's objects live as long as the session: keep full collections off them
         report(1.0, "ready")
         self.bus.publish(model)
         self.model = model
@@ -210,6 +216,9 @@ class LiveSession:
 
     def now_ns(self) -> int:
         return time.perf_counter_ns()
+
+    def note_pause(self, start_ns: int, end_ns: int, detail: str) -> None:
+        self.pauses.note(start_ns, end_ns, "ui", detail)
 
     def start(self) -> None:
         """Run the start-up sequence and the planned runs on a starter thread; returns at once."""
@@ -261,6 +270,7 @@ class LiveSession:
             self.backend.close()
         for scraper in self.scrapers:
             scraper.stop(timeout)
+        self.pauses.stop(timeout)
         self.bus.publish(SessionEnded(time.perf_counter_ns()))
         if self.recorder is not None:
             self.recorder.close()

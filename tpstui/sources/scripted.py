@@ -28,6 +28,7 @@ from tpstui.stream.events import (
     RunStarted,
     SessionEnded,
     SessionStarted,
+    Stall,
     TelemetrySample,
     ThrottleChanged,
     Tokens,
@@ -211,6 +212,13 @@ class ScriptedSource(Unrecorded):
         """Move the frozen clock to ``t_ns`` and publish what became due (``realtime=False`` only)."""
         self.at_ns = max(self.at_ns, t_ns)
         self._publish_until(self.at_ns)
+
+    def note_pause(self, start_ns: int, end_ns: int, detail: str) -> None:
+        """Record the app's stalls as a live session does (``Stall`` events on the bus), on the
+        scripted clock; a frozen clock (``realtime=False``) has no time for them."""
+        if self.realtime:
+            on_script = [self.t0_ns + int((t - self._wall0) * self.speed) for t in (start_ns, end_ns)]
+            self.bus.publish(Stall(on_script[0], on_script[1], "ui", detail))
 
     @property
     def thread_alive(self) -> bool:

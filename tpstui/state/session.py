@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpstui.state import metrics
+from tpstui.state.pauses import PauseStats, pause_stats
 from tpstui.state.throttle import ThrottleSpan, ThrottleStats, throttle_stats
 from tpstui.stream.events import (
     BackendFailed,
@@ -28,6 +29,7 @@ from tpstui.stream.events import (
     RunStarted,
     SessionEnded,
     SessionStarted,
+    Stall,
     TelemetrySample,
     ThrottleChanged,
     Tokens,
@@ -141,6 +143,7 @@ class Session:
         self._spans: list[ThrottleSpan] = []
         self._open_spans: dict[tuple[str, str], ThrottleSpan] = {}
         self.failures: list[BackendFailed] = []
+        self._stalls: list[Stall] = []
         self.load_error: str | None = None
         self.latest_ns = 0
         """The newest timestamp seen: "now" for a replay, a lower bound of now when live."""
@@ -206,6 +209,8 @@ class Session:
                 self._throttle(event)
             elif isinstance(event, BackendFailed):
                 self.failures.append(event)
+            elif isinstance(event, Stall):
+                self._stalls.append(event)
             elif isinstance(event, LoadProgress):
                 self.load = event
             elif isinstance(event, ModelLoaded):
@@ -358,6 +363,17 @@ class Session:
         view = self.run(run)
         end = view.end_ns or self.latest_ns
         return throttle_stats(self.throttle_spans(), view.started.t_ns, end, view.arrivals, view.counts)
+
+    def stalls(self) -> list[Stall]:
+        """The monitor's own pauses so far (garbage collections, UI stalls), in publish order."""
+        with self._lock:
+            return list(self._stalls)
+
+    def run_pauses(self, run: int) -> PauseStats:
+        """``pause_stats`` of one run: the monitor's pauses during it and the tokens they may have delayed."""
+        view = self.run(run)
+        end = view.end_ns or self.latest_ns
+        return pause_stats(self.stalls(), view.started.t_ns, end, view.arrivals, view.counts)
 
     def active_reasons(self) -> dict[str, list[str]]:
         with self._lock:

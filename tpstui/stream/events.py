@@ -30,6 +30,7 @@ __all__ = [
     "RunStarted",
     "SessionEnded",
     "SessionStarted",
+    "Stall",
     "TelemetrySample",
     "ThrottleChanged",
     "Tokens",
@@ -39,8 +40,9 @@ SCHEMA_VERSION = "1.1"
 """major.minor; readers refuse a newer major version and accept any minor.
 
 1.1 (additive): ``RunFinished`` gained ``server_tokens``, ``server_prompt_tokens``, ``chunks`` and
-``multi_token_chunks``, ``RunFailed`` gained ``kind``, ``RunStarted`` gained ``request`` (all with
-defaults, so 1.0 files read as before).
+``multi_token_chunks``, ``RunFailed`` gained ``kind``, ``TelemetrySample`` gained ``late_ns``,
+``RunStarted`` gained ``request``, and ``Stall`` events (the monitor's own pauses) are new (all
+with defaults, so 1.0 files read as before).
 """
 
 
@@ -193,6 +195,23 @@ class BackendFailed(msgspec.Struct, frozen=True, tag="backend_fail"):
     message: str
 
 
+class Stall(msgspec.Struct, frozen=True, tag="stall"):
+    """The measuring process paused itself: a garbage collection, or the UI holding its thread.
+
+    ``t_ns`` is when the pause began and ``end_ns`` when it ended (published at the end, so it
+    arrives after the tokens of its time). A token whose gap overlaps a stall may have been
+    delayed by the monitor rather than by the model: the stats count such tokens (schema 1.1;
+    older recordings have none).
+    """
+
+    t_ns: int
+    end_ns: int
+    kind: str
+    """"gc" (a garbage collection of any thread) or "ui" (a frame or the app's event loop)."""
+    detail: str = ""
+    """What it was, e.g. "generation 2" or "frame 41 ms"."""
+
+
 class SessionEnded(msgspec.Struct, frozen=True, tag="session_end"):
     """Last event of a cleanly closed session."""
 
@@ -210,6 +229,7 @@ Event = (
     | TelemetrySample
     | ThrottleChanged
     | BackendFailed
+    | Stall
     | SessionEnded
 )
 

@@ -3,7 +3,7 @@
 The app never receives one message per token. A timer (``fps``, 10 by default) pulls
 ``source.session``, folds what is new into the ``ViewModel`` (O(new events)) and hands it to
 the widgets that are due (``WIDGET_HZ``), which redraw only the lines that changed. While a run
-generates, redraws also wait for credit in a ``CpuBudget`` (3 % of a core by default), so
+generates, redraws also wait for credit in a ``CpuBudget`` (1.5 % of a core by default), so
 watching never slows the run much. Heavy statistics of very long runs go to a worker thread.
 Works with any source: live (``LiveControls``: r / s) or replay (``ReplayControls``).
 """
@@ -27,6 +27,7 @@ from tpstui.sources.base import LiveControls, ReplayControls, SessionSource
 from tpstui.state.session import Session
 from tpstui.ui import format as fmt
 from tpstui.ui.budget import DEFAULT_FRACTION, CpuBudget
+from tpstui.ui.frames import FrameWatch
 from tpstui.ui.model import FullStats, ViewModel, compute_full
 from tpstui.ui.replay_keys import REPLAY_ACTIONS, ReplayKeys
 from tpstui.ui.screens.help import HelpScreen
@@ -116,6 +117,7 @@ class TpsApp(ReplayKeys):
         """The ``ViewModel.throttle_version`` the throttle widgets show."""
         self._drawn_at: dict[str, float] = {}
         self.budget = CpuBudget(cpu_budget)
+        self.frames = FrameWatch(1 / fps)
         self._model_ready = False
         self.signal_received: int | None = None
         """The signal (SIGINT, SIGTERM, SIGHUP) that ended the app, if one did."""
@@ -183,15 +185,23 @@ class TpsApp(ReplayKeys):
         """
         if self._source_closed or not self.is_running:
             return
-        started = time.perf_counter()
+        started = time.perf_counter_ns()
         self.budget.charge()
         self._frame_index += 1
         session = self.source.session
         self.model.update(session, self.source.now_ns())
         if is_serving_session(session):
             self.serving.update(session, self.model, self.source.now_ns())
-        self._show(session, force)
-        self.frame_seconds.append(time.perf_counter() - started)
+        current = self.model.current
+        generating = isinstance(self.source, LiveControls) and current is not None and not current.tail.done
+        self._show(session, force, generating)
+        ended = time.perf_counter_ns()
+        self.frame_seconds.append((ended - started) / 1e9)
+        if generating:
+            for stall_start, stall_end, what in self.frames.check(started, ended):
+                self.source.note_pause(stall_start, stall_end, what)
+        else:
+            self.frames.reset()
         self._check_recording()
         if self.exit_when_done and self._finished(session):
             self.quit_now()
@@ -233,15 +243,13 @@ class TpsApp(ReplayKeys):
         period = max(1, round(self.fps / WIDGET_HZ[widget]))
         return force or (self._frame_index - WIDGET_PHASE[widget]) % period == 0
 
-    def _show(self, session: Session, force: bool) -> None:
+    def _show(self, session: Session, force: bool, generating: bool) -> None:
         """Redraw the widgets that are due, most live first, while the CPU budget allows."""
         self._pending.update(name for name in WIDGET_HZ if self._due(name, force))
         together = self.model.throttle_version != self._throttle_drawn
         if together:  # "throttled now" changed: every widget showing it redraws in this frame
             self._throttle_drawn = self.model.throttle_version
             self._pending.update(THROTTLE_WIDGETS)
-        current = self.model.current
-        generating = isinstance(self.source, LiveControls) and current is not None and not current.tail.done
         if not generating:
             self.budget.reset()
         now = time.monotonic()

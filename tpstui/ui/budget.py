@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 __all__ = ["DEFAULT_FRACTION", "CpuBudget"]
 
-DEFAULT_FRACTION = 0.03
+DEFAULT_FRACTION = 0.015
 """Share of one core the app may use while a run generates."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpstui.state import metrics
+from tpstui.state.pauses import PauseStats
 from tpstui.state.session import RunTail, Session
 from tpstui.state.throttle import FAMILIES, ThrottleNow, ThrottleSpan, ThrottleStats, reason_family, throttle_now
 from tpstui.stream.events import LoadProgress, ModelLoaded, TelemetrySample
@@ -152,6 +153,10 @@ class FullStats:
     """Measured runs that were stopped with ``s`` (they count in the aggregate: the stats say so)."""
     measured_s: float = 0.0
     """The measured runs' time, start to end, added up (no warm-ups, no pauses between runs)."""
+    pauses: PauseStats | None = None
+    """The monitor's own pauses during this run (None when the session has none)."""
+    pauses_all: list[PauseStats] | None = None
+    """The same for each measured run."""
 
 
 def compute_full(session: Session, run: int) -> FullStats:
@@ -174,6 +179,10 @@ def compute_full(session: Session, run: int) -> FullStats:
     if session.throttle_spans():
         throttle = session.run_throttle(run)
         throttle_all = ThrottleStats.combine([session.run_throttle(r) for r in measured_ids])
+    pauses = pauses_all = None
+    if session.stalls():
+        pauses = session.run_pauses(run)
+        pauses_all = [session.run_pauses(r) for r in measured_ids]
     return FullStats(
         run,
         run_metrics.tokens,
@@ -186,6 +195,8 @@ def compute_full(session: Session, run: int) -> FullStats:
         throttle_all,
         stopped,
         measured_s,
+        pauses,
+        pauses_all,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tpstui.errors import UserError
-from tpstui.settings import DEFAULT_PROMPT
+from tpstui.settings import DEFAULT_PROMPT, public_url
 from tpstui.state.serving import parse_goodput
 
 __all__ = ["APIS", "EndpointSettings"]
@@ -115,6 +115,7 @@ class EndpointSettings:
         data = asdict(self)
         data["request_rate"] = None if math.isinf(self.request_rate) else self.request_rate
         data["goodput"] = list(self.goodput)
+        data["url"] = public_url(self.url)
         return data | {
             "engine": "endpoint",
             "max_new_tokens": self.max_tokens,

@@ -54,7 +54,7 @@ def _node(url: str, series: Sequence[Series]) -> str:
     for item in series:
         if item.labels.get("Hostname"):
             return item.labels["Hostname"]
-    return urlparse(url).netloc or url
+    return urlparse(url).netloc.rsplit("@", 1)[-1] or url
 
 
 class _Energy:

@@ -16,12 +16,22 @@ from rich.style import Style
 from rich.text import Text
 
 from tpstui.state import metrics
+from tpstui.state.pauses import PauseStats
 from tpstui.state.throttle import NOT_THROTTLING, ThrottleStats
 from tpstui.ui import format as fmt
 from tpstui.ui.model import ViewModel
 from tpstui.ui.widgets.lines import LinesWidget
 
-__all__ = ["ROWS", "StatsPanel", "across_latency", "across_rate", "reason_times", "split_rates", "throttled_time"]
+__all__ = [
+    "ROWS",
+    "StatsPanel",
+    "across_latency",
+    "across_rate",
+    "after_pause",
+    "reason_times",
+    "split_rates",
+    "throttled_time",
+]
 
 ROWS = (
     "TTFT",
@@ -34,12 +44,15 @@ ROWS = (
     "elapsed",
     "throttled",
     "TPS thr/ok",
+    "after pause",
 )
 COMPACT_HIDDEN = frozenset({"total TPS", "ITL p90"})
 COMPACT_BELOW = 32
 """Terminals with fewer rows than this get the compact stats (without ``COMPACT_HIDDEN``)."""
 THROTTLE_ROWS = frozenset({"throttled", "TPS thr/ok"})
 """Shown once the session has seen any throttle reason (never on a CPU-only run)."""
+PAUSE_ROWS = frozenset({"after pause"})
+"""Shown once the monitor has recorded a pause of its own (a long garbage collection, a UI stall)."""
 LABEL, THIS = 11, 9
 
 
@@ -65,6 +78,19 @@ def reason_times(stats: ThrottleStats | None) -> str:
     real = {r: s for r, s in stats.seconds_by_reason.items() if r.rsplit(" ", 1)[-1] not in NOT_THROTTLING}
     ranked = sorted(real.items(), key=lambda item: -item[1])
     return " · ".join(f"{reason} {fmt.duration(seconds)}" for reason, seconds in ranked)
+
+
+def after_pause(parts: list[PauseStats] | None) -> str:
+    """Tokens whose gap overlapped a pause of the monitor, and the pauses: "3 tok · 2 GC 1 UI"."""
+    if parts is None:
+        return fmt.NA
+    tokens = sum(p.tokens_after_pause for p in parts)
+    kinds: dict[str, int] = {}
+    for part in parts:
+        for kind, n in part.count.items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    pauses = " ".join(f"{n} {kind.upper()}" for kind, n in sorted(kinds.items()))
+    return f"{fmt.count(tokens)} tok" + (f" · {pauses}" if pauses else "")
 
 
 def across_rate(value: metrics.AcrossRuns | None) -> str:
@@ -147,6 +173,7 @@ class StatsPanel(LinesWidget):
             if full is not None and full.run == current.run:
                 this["throttled"] = throttled_time(full.throttle)
                 this["TPS thr/ok"] = split_rates(full.throttle)
+                this["after pause"] = after_pause([full.pauses] if full.pauses is not None else None)
         if full is not None and full.measured_runs:
             aggregate = full.aggregate
             all_head = f"{full.measured_runs} run{'s' if full.measured_runs > 1 else ''}"
@@ -161,6 +188,7 @@ class StatsPanel(LinesWidget):
             across["tokens"] = fmt.count(full.measured_tokens)
             across["throttled"] = throttled_time(full.throttle_all)
             across["TPS thr/ok"] = split_rates(full.throttle_all)
+            across["after pause"] = after_pause(full.pauses_all)
             mean = aggregate["output_tps"]
             quick_tps = current.quick_metrics().output_tps if current is not None else None
             if mean is not None and quick_tps is not None:
@@ -181,8 +209,10 @@ class StatsPanel(LinesWidget):
         heads = (" " * LABEL, self.head[0].rjust(this), self.head[1].rjust(across))
         lines = [Text.assemble(*((part, head_style) for part in heads))]
         throttling = any(self.values[row] != (fmt.NA, fmt.NA) for row in THROTTLE_ROWS)
+        paused = any(self.values[row] != (fmt.NA, fmt.NA) for row in PAUSE_ROWS)
         for row in ROWS:
-            if (row in THROTTLE_ROWS and not throttling) or (compact and row in COMPACT_HIDDEN):
+            hidden = (row in THROTTLE_ROWS and not throttling) or (row in PAUSE_ROWS and not paused)
+            if hidden or (compact and row in COMPACT_HIDDEN):
                 continue
             mine, theirs = self.values[row]
             style = verdict_style if row == "output TPS" and verdict_style is not None else None

@@ -1,0 +1,204 @@
+"""Does the live app change what it measures? The real ``tpstui run`` in a pty against ``tpstui bench``.
+
+Each pair runs the same workload twice, in alternating order (live first in odd pairs): once as
+``tpstui bench`` (headless) and once as ``tpstui run --exit-when-done`` on a pseudo-terminal of the
+given size (TERM=xterm-256color; its output is read and thrown away, as a terminal would draw it).
+Both sides record the session, and both recordings are exported with ``tpstui export --json``, so
+every figure comes from the same report code. Per pair it prints, for each side, decode TPS (mean
+over measured runs), ITL p50 / p99 (over every gap of the measured runs), the longest gap, the
+gaps above 2× the median ITL, and the monitor pauses the recording holds; then the median ratios
+live ÷ bench. Targets: decode TPS ratio ≥ 0.97, ITL p99 ratio ≤ 1.15.
+
+    python benchmarks/live_distortion.py [--pairs 4] [--size 160x48] [--tokens 96] [--runs 3]
+    python benchmarks/live_distortion.py --size 80x24
+    python benchmarks/live_distortion.py --telemetry nvml      # the fake NVML library (built with gcc)
+    python benchmarks/live_distortion.py --loop 120            # live: --loop for 120 s, then q
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TPSTUI = [sys.executable, "-m", "tpstui"]
+
+
+def workload(args: argparse.Namespace, runs: int) -> list[str]:
+    return [
+        "-n", str(args.tokens), "--ignore-eos", "--runs", str(runs), "--warmup", str(args.warmup),
+        "--telemetry", args.telemetry, "--device", "cpu",
+    ]  # fmt: skip
+
+
+def run_bench(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> None:
+    command = [*TPSTUI, "bench", *workload(args, runs), "--record", str(record), "--quiet"]
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> tuple[int, float]:
+    """The real app on a pty; returns the bytes it wrote to the terminal and its main thread's CPU
+    share (CPU seconds of the app's main thread, where Textual draws, over the app's wall time)."""
+    cols, rows = (int(x) for x in args.size.split("x"))
+    extra = ["--loop"] if args.loop else ["--exit-when-done"]
+    extra += ["--ui-cpu", str(args.ui_cpu)] if args.ui_cpu is not None else []
+    command = [*TPSTUI, "run", *workload(args, runs), "--record", str(record), *extra]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its terminal is the pty
+        os.environ.update(env)
+        os.execv(command[0], command)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    os.kill(pid, signal.SIGWINCH)
+    written, started, quit_sent = 0, time.monotonic(), False
+    main_cpu = 0.0
+    while True:
+        main_cpu = max(main_cpu, thread_cpu_seconds(pid))
+        if args.loop and not quit_sent and time.monotonic() - started >= args.loop:
+            os.write(fd, b"q")
+            quit_sent = True
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            break
+        written += len(data)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"tpstui run failed (exit {code})")
+    return written, main_cpu / (time.monotonic() - started)
+
+
+def thread_cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """CPU time (user + system) of one thread of a process, from /proc (0 once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid or pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def exported(record: Path, env: dict[str, str]) -> dict[str, Any]:
+    out = record.with_suffix(".json")
+    command = [*TPSTUI, "export", str(record), "--json", str(out)]
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
+def figures(report: dict[str, Any]) -> dict[str, Any]:
+    """Decode TPS, ITL percentiles, the longest gap and pauses over the measured runs of a report."""
+    runs = [r for r in report["runs"] if r["measured"]]
+    gaps = np.concatenate([np.diff(np.asarray(r["token_times_ns"], dtype=np.int64)) / 1e9 for r in runs])
+    median = float(np.median(gaps))
+    pauses: dict[str, int] = {}
+    for r in runs:
+        for kind, n in r["monitor_pauses"]["count"].items():
+            pauses[kind] = pauses.get(kind, 0) + n
+    return {
+        "runs": len(runs),
+        "decode_tps": statistics.mean(r["metrics"]["output_tps"] for r in runs),
+        "itl_p50": float(np.percentile(gaps, 50)),
+        "itl_p99": float(np.percentile(gaps, 99)),
+        "longest": float(gaps.max()),
+        "over_2x": int((gaps > 2 * median).sum()),
+        "pauses": pauses,
+        "touched": sum(r["monitor_pauses"]["tokens_after_pause"] for r in runs),
+    }
+
+
+def line(name: str, f: dict[str, Any]) -> str:
+    pauses = " ".join(f"{n} {k}" for k, n in sorted(f["pauses"].items())) or "none"
+    return (
+        f"  {name:<5} {f['runs']} runs  decode {f['decode_tps']:6.2f} tok/s  ITL p50 {f['itl_p50'] * 1e3:6.1f} ms  "
+        f"p99 {f['itl_p99'] * 1e3:6.1f} ms  longest {f['longest'] * 1e3:6.1f} ms  gaps>2×median {f['over_2x']:3d}  "
+        f"pauses {pauses} (tokens after one: {f['touched']})"
+    )
+
+
+def fake_nvml_env(tmp: Path) -> dict[str, str]:
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes.build import SCENARIOS, fake_nvml
+
+    library = fake_nvml(tmp / "fakes")
+    return {
+        "TPSTUI_NVML_LIBRARY": str(library),
+        "FAKE_NVML_SCENARIO": str(SCENARIOS / "nvml_steady.txt"),
+        "FAKE_GPU_EPOCH_NS": str(time.perf_counter_ns()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--size", default="160x48", help="terminal COLSxROWS (default 160x48)")
+    parser.add_argument("--tokens", type=int, default=96)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--telemetry", default="cpu", help="cpu (default) or nvml (the fake NVML library)")
+    parser.add_argument("--ui-cpu", type=float, help="live side: the app's --ui-cpu (default: the app's default)")
+    parser.add_argument("--loop", type=float, default=0.0, metavar="S", help="live side: --loop for S seconds")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tpstui-distortion-") as name:
+        tmp = Path(name)
+        env = dict(os.environ, TERM="xterm-256color", TPSTUI_RECORDINGS_DIR=str(tmp))
+        if args.telemetry == "nvml":
+            env.update(fake_nvml_env(tmp))
+        ratios: dict[str, list[float]] = {"decode": [], "p99": []}
+        for pair in range(args.pairs):
+            order = ("live", "bench") if pair % 2 == 0 else ("bench", "live")
+            result: dict[str, dict[str, Any]] = {}
+            live_runs = args.runs
+            for side in order:
+                record = tmp / f"{pair}-{side}.jsonl.zst"
+                if side == "live":
+                    written, ui_share = run_live(args, args.runs, record, env)
+                    result[side] = figures(exported(record, env))
+                    result[side]["written"], result[side]["ui_share"] = written, ui_share
+                    live_runs = result[side]["runs"]
+                else:  # with --loop the bench side makes as many runs as the live side made (or --runs first)
+                    runs = live_runs if args.loop and "live" in result else args.runs
+                    run_bench(args, runs, record, env)
+                    result[side] = figures(exported(record, env))
+            live, bench = result["live"], result["bench"]
+            ratios["decode"].append(live["decode_tps"] / bench["decode_tps"])
+            ratios["p99"].append(live["itl_p99"] / bench["itl_p99"])
+            print(
+                f"pair {pair + 1} ({' then '.join(order)}; the app wrote {live['written'] / 1e6:.1f} MB, its main "
+                f"thread used {live['ui_share'] * 100:.1f} % of a core):"
+            )
+            print(line("bench", bench))
+            print(line("live", live))
+            print(f"  ratio live/bench: decode TPS {ratios['decode'][-1]:.3f}  ITL p99 {ratios['p99'][-1]:.3f}")
+            sys.stdout.flush()
+        print(
+            f"{args.size}, telemetry {args.telemetry}, {args.tokens} tokens × {args.runs} runs"
+            + (f", live --loop {args.loop:g} s" if args.loop else "")
+            + f": median ratio live/bench over {args.pairs} pairs: decode TPS {statistics.median(ratios['decode']):.3f}"
+            f" (target ≥ 0.97), ITL p99 {statistics.median(ratios['p99']):.3f} (target ≤ 1.15)"
+        )
+
+
+if __name__ == "__main__":
+    main()
