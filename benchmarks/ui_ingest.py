@@ -15,7 +15,10 @@ own thread for ``--seconds``, into a real Session, while the app (headless, 160Ã
 - ``--gpus N --hz H``: a thread also publishes telemetry of N GPUs at H samples/s each (the keys
   the NVML backend reports), with thermal throttle reasons turning on and off every 2 s, so the
   timeline's lanes, the throttle tint and the telemetry panel are part of every frame;
-- ``--json``: one JSON line per rate instead of the table (``ui_pairs.py`` reads it).
+- ``--json``: one JSON line per rate instead of the table (``ui_pairs.py`` reads it);
+- after the first second the heap is frozen (``sources.pauses.freeze_heap``), as a live session
+  does once its model is loaded; ``--no-freeze`` leaves it to the collector, whose full
+  collections (15-30 ms here) then land in whichever frame trips them.
 
     python benchmarks/ui_ingest.py [--rates 10,100,1000,10000,50000] [--seconds 5] [--fps 10] [--gpus 4 --hz 20]
 """
@@ -82,7 +85,9 @@ def _telemetry(source: SyntheticSource, gpus: int, hz: float, stop: threading.Ev
         k += 1
 
 
-async def _one(rate: float, seconds: float, fps: float, gpus: int = 0, hz: float = 20.0) -> dict[str, Any]:
+async def _one(
+    rate: float, seconds: float, fps: float, gpus: int = 0, hz: float = 20.0, freeze: bool = True
+) -> dict[str, Any]:
     source = SyntheticSource(rate, seconds + WARMUP_S)
     app = TpsApp(source, fps=fps, cpu_budget=1.0)  # no CPU budget: measure what every frame costs
     RENDER_SECONDS.clear()
@@ -91,6 +96,10 @@ async def _one(rate: float, seconds: float, fps: float, gpus: int = 0, hz: float
         threading.Thread(target=_telemetry, args=(source, gpus, hz, stop), daemon=True).start()
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(WARMUP_S)  # start-up (first layout, first full draw) is not steady state
+        if freeze:  # what a live session does once its model is loaded (sources.live, issue 9)
+            from tpstui.sources.pauses import freeze_heap
+
+            freeze_heap()
         app.frame_seconds.clear()
         RENDER_SECONDS.clear()
         deadline = time.monotonic() + seconds + 60
@@ -132,15 +141,19 @@ def main() -> None:
     parser.add_argument("--gpus", type=int, default=0, help="also publish telemetry of this many GPUs")
     parser.add_argument("--hz", type=float, default=20.0, help="samples per second per GPU (with --gpus)")
     parser.add_argument("--json", action="store_true", help="one JSON line per rate")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="leave the start-up heap to the collector (a live session freezes it)"
+    )
     args = parser.parse_args()
     if args.json:
         for rate in (float(r) for r in args.rates.split(",")):
-            print(json.dumps(asyncio.run(_one(rate, args.seconds, args.fps, args.gpus, args.hz))), flush=True)
+            row = asyncio.run(_one(rate, args.seconds, args.fps, args.gpus, args.hz, not args.no_freeze))
+            print(json.dumps(row), flush=True)
         return
     heads = ("tokens/s", "tokens", "frames", "frame p50", "p99", "render p50", "p99")
     print(" ".join(h.rjust(w) for h, w in zip(heads, (9, 8, 6, 10, 7, 11, 7), strict=True)) + "  all counted")
     for rate in (float(r) for r in args.rates.split(",")):
-        row = asyncio.run(_one(rate, args.seconds, args.fps, args.gpus, args.hz))
+        row = asyncio.run(_one(rate, args.seconds, args.fps, args.gpus, args.hz, not args.no_freeze))
         print(
             f"{row['rate']:>9,.0f} {row['published']:>8,} {row['frames']:>6} {row['frame_p50']:>7.2f} ms "
             f"{row['frame_p99']:>7.2f} {row['render_p50']:>8.2f} ms {row['render_p99']:>7.2f}  "
