@@ -1,12 +1,13 @@
 """A synthetic long session written exactly as the recorder would write it in real time.
 
-Used by recording_size.py and recording_open.py. Tokens carry real SmolLM2 token texts (the
-embedded tokenizer, read from tpstui's conversion cache when it is there; else README words),
-arrive at a fixed rate with ±10 % jitter, and a GPU is sampled at 10 Hz with the keys the NVML
-backend reports. Frames are cut every ``FLUSH_SECONDS`` of the session's own clock, as the
-writer thread cuts them every 0.5 s of wall time during a live session.
+Used by recording_size.py, recording_open.py and report_cost.py. Tokens carry real SmolLM2 token
+texts (the embedded tokenizer, read from tpstui's conversion cache when it is there; else README
+words), arrive at a fixed rate with ±10 % jitter, and ``gpus`` GPUs (default 1) are sampled at
+10 Hz with the keys the NVML backend reports, thermally throttled 30 s of every 5 minutes.
+Frames are cut every ``FLUSH_SECONDS`` of the session's own clock, as the writer thread cuts
+them every 0.5 s of wall time during a live session.
 
-    python benchmarks/recording_synthetic.py OUT.jsonl.zst [--hours 1] [--tps 100] [--hz 10]
+    python benchmarks/recording_synthetic.py OUT.jsonl.zst [--hours 1] [--tps 100] [--hz 10] [--gpus 1]
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def gpu_values(rng: random.Random, index: int, throttled: bool) -> dict[str, flo
     }
 
 
-def synthetic_events(seconds: float, tps: float, hz: float, telemetry: bool = True, seed: int = 0) -> Iterator[Event]:
+def synthetic_events(
+    seconds: float, tps: float, hz: float, telemetry: bool = True, seed: int = 0, gpus: int = 1
+) -> Iterator[Event]:
     """The session in publish order: runs of RUN_TOKENS back to back, samples interleaved."""
     rng = random.Random(seed)
     texts = token_texts()
@@ -100,10 +103,12 @@ def synthetic_events(seconds: float, tps: float, hz: float, telemetry: bool = Tr
                 reasons_now = (sample_index // 300) % 10 == 9  # throttled 30 s of every 5 min
                 if reasons_now != throttled:
                     throttled = reasons_now
-                    for reason in ("SwThermalSlowdown", "HwThermalSlowdown"):
-                        yield ThrottleChanged(next_sample, "gpu0", reason, throttled)
+                    for gpu in range(gpus):
+                        for reason in ("SwThermalSlowdown", "HwThermalSlowdown"):
+                            yield ThrottleChanged(next_sample, f"gpu{gpu}", reason, throttled)
                 reasons = ["SwThermalSlowdown", "HwThermalSlowdown"] if throttled else []
-                yield TelemetrySample(next_sample, "gpu0", gpu_values(rng, sample_index, throttled), reasons)
+                for gpu in range(gpus):
+                    yield TelemetrySample(next_sample, f"gpu{gpu}", gpu_values(rng, sample_index, throttled), reasons)
                 next_sample += period
                 sample_index += 1
             token_id, text = texts[k % len(texts)]
@@ -138,8 +143,9 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--tps", type=float, default=100.0)
     parser.add_argument("--hz", type=float, default=10.0)
+    parser.add_argument("--gpus", type=int, default=1)
     args = parser.parse_args()
-    writer = write_synthetic(args.out, synthetic_events(args.hours * 3600, args.tps, args.hz))
+    writer = write_synthetic(args.out, synthetic_events(args.hours * 3600, args.tps, args.hz, gpus=args.gpus))
     print(f"{args.out}: {writer.events} events, {writer.frames} frames, {writer.bytes / 1e6:.2f} MB")
 
 

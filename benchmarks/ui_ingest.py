@@ -11,21 +11,31 @@ own thread for ``--seconds``, into a real Session, while the app (headless, 160�
 - the app runs without its CPU budget (``cpu_budget=1.0``), so every panel redraws at its full
   rate and the figures are the cost of a frame, not of the budget;
 - p50 / p99 of each in ms, frames drawn, and whether the stats panel, the chart's timeline and
-  the session counted every token the source published ("all counted").
+  the session counted every token the source published ("all counted");
+- ``--gpus N --hz H``: a thread also publishes telemetry of N GPUs at H samples/s each (the keys
+  the NVML backend reports), with thermal throttle reasons turning on and off every 2 s, so the
+  timeline's lanes, the throttle tint and the telemetry panel are part of every frame;
+- ``--json``: one JSON line per rate instead of the table (``ui_pairs.py`` reads it);
+- after the first second the heap is frozen (``sources.pauses.freeze_heap``), as a live session
+  does once its model is loaded; ``--no-freeze`` leaves it to the collector, whose full
+  collections (15-30 ms here) then land in whichever frame trips them.
 
-    python benchmarks/ui_ingest.py [--rates 10,100,1000,10000,50000] [--seconds 5] [--fps 10]
+    python benchmarks/ui_ingest.py [--rates 10,100,1000,10000,50000] [--seconds 5] [--fps 10] [--gpus 4 --hz 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import threading
 import time
 from typing import Any
 
 from textual.screen import Screen
 
 from tpstui.sources.scripted import SyntheticSource
+from tpstui.stream.events import TelemetrySample, ThrottleChanged
 from tpstui.ui import format as fmt
 from tpstui.ui.app import TpsApp
 
@@ -50,12 +60,46 @@ def _pct(values: list[float], q: float) -> float:
     return 1e3 * data[min(int(len(data) * q), len(data) - 1)] if data else float("nan")
 
 
-async def _one(rate: float, seconds: float, fps: float) -> dict[str, Any]:
+def _gpu(k: int, hot: bool) -> dict[str, float]:
+    return {
+        "temp_c": 80.0 + k % 7, "temp_slowdown_c": 89.0, "temp_hotspot_c": 90.0 + k % 5, "temp_mem_c": 85.0,
+        "temp_mem_max_c": 95.0, "sm_clock_mhz": 1410.0 if hot else 1980.0, "sm_clock_max_mhz": 1980.0,
+        "mem_clock_mhz": 2619.0, "mem_clock_max_mhz": 2619.0, "power_w": 500.0 + k % 50, "power_limit_w": 700.0,
+        "energy_j": 1e6 + 50.0 * k, "util_pct": 97.0, "mem_busy_pct": 55.0, "bw_util_pct": 60.0 + k % 9,
+        "bw_gbs": 2000.0, "bw_peak_gbs": 3352.0, "mem_used_mb": 40960.0, "mem_total_mb": 81559.0,
+    }  # fmt: skip
+
+
+def _telemetry(source: SyntheticSource, gpus: int, hz: float, stop: threading.Event) -> None:
+    """Samples of ``gpus`` GPUs at ``hz`` each, thermally throttled every other 2 s."""
+    k, hot = 0, False
+    while not stop.wait(1 / hz):
+        now = time.perf_counter_ns()
+        flip = (k // int(2 * hz)) % 2 == 1
+        for gpu in range(gpus):
+            if flip != hot:
+                source.bus.publish(ThrottleChanged(now, f"gpu{gpu}", "HwThermalSlowdown", flip))
+            reasons = ["HwThermalSlowdown"] if flip else []
+            source.bus.publish(TelemetrySample(now, f"gpu{gpu}", _gpu(k, flip), reasons))
+        hot = flip
+        k += 1
+
+
+async def _one(
+    rate: float, seconds: float, fps: float, gpus: int = 0, hz: float = 20.0, freeze: bool = True
+) -> dict[str, Any]:
     source = SyntheticSource(rate, seconds + WARMUP_S)
     app = TpsApp(source, fps=fps, cpu_budget=1.0)  # no CPU budget: measure what every frame costs
     RENDER_SECONDS.clear()
+    stop = threading.Event()
+    if gpus:
+        threading.Thread(target=_telemetry, args=(source, gpus, hz, stop), daemon=True).start()
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(WARMUP_S)  # start-up (first layout, first full draw) is not steady state
+        if freeze:  # what a live session does once its model is loaded (sources.live, issue 9)
+            from tpstui.sources.pauses import freeze_heap
+
+            freeze_heap()
         app.frame_seconds.clear()
         RENDER_SECONDS.clear()
         deadline = time.monotonic() + seconds + 60
@@ -71,6 +115,7 @@ async def _one(rate: float, seconds: float, fps: float) -> dict[str, Any]:
             app.tick(force=True)
         shown = app.stats.values["tokens"][0]
         timeline = app.model.timeline.total_tokens if app.model.timeline is not None else 0
+    stop.set()
     counted = (
         shown == fmt.count(source.published)
         and timeline == source.published
@@ -93,17 +138,29 @@ def main() -> None:
     parser.add_argument("--rates", default="10,100,1000,10000,50000")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--gpus", type=int, default=0, help="also publish telemetry of this many GPUs")
+    parser.add_argument("--hz", type=float, default=20.0, help="samples per second per GPU (with --gpus)")
+    parser.add_argument("--json", action="store_true", help="one JSON line per rate")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="leave the start-up heap to the collector (a live session freezes it)"
+    )
     args = parser.parse_args()
+    if args.json:
+        for rate in (float(r) for r in args.rates.split(",")):
+            row = asyncio.run(_one(rate, args.seconds, args.fps, args.gpus, args.hz, not args.no_freeze))
+            print(json.dumps(row), flush=True)
+        return
     heads = ("tokens/s", "tokens", "frames", "frame p50", "p99", "render p50", "p99")
     print(" ".join(h.rjust(w) for h, w in zip(heads, (9, 8, 6, 10, 7, 11, 7), strict=True)) + "  all counted")
     for rate in (float(r) for r in args.rates.split(",")):
-        row = asyncio.run(_one(rate, args.seconds, args.fps))
+        row = asyncio.run(_one(rate, args.seconds, args.fps, args.gpus, args.hz, not args.no_freeze))
         print(
             f"{row['rate']:>9,.0f} {row['published']:>8,} {row['frames']:>6} {row['frame_p50']:>7.2f} ms "
             f"{row['frame_p99']:>7.2f} {row['render_p50']:>8.2f} ms {row['render_p99']:>7.2f}  "
             f"{'yes' if row['counted'] else 'NO'}"
         )
-    print(f"(headless 160×48 at {args.fps:g} fps, {args.seconds:g} s per rate; times in ms)")
+    telemetry = f", {args.gpus} GPUs × {args.hz:g} Hz telemetry" if args.gpus else ""
+    print(f"(headless 160×48 at {args.fps:g} fps, {args.seconds:g} s per rate{telemetry}; times in ms)")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def test_mi300_reads_metrics_bandwidth_and_violation_reasons(gpus: FakeGpus) -> 
     assert reading.reasons == ["SOCKET_THERMAL"]
     assert v["temp_hotspot_c"] == 105 and v["temp_c"] == 105  # no edge sensor on MI300: the hotspot
     assert v["temp_mem_c"] == 80 and v["temp_slowdown_c"] == 100 and v["temp_shutdown_c"] == 110
-    assert v["temp_mem_max_c"] == 95
+    assert v["temp_mem_max_c"] == 95 and v["temp_hotspot_max_c"] == 100  # the hotspot's own critical limit
     assert (v["sm_clock_mhz"], v["sm_clock_max_mhz"], v["mem_clock_mhz"], v["mem_clock_max_mhz"]) == (
         1500,
         2100,

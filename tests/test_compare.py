@@ -92,3 +92,15 @@ def test_bad_input(pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.Captu
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("tpstui: error: ") and err.count("\n") == 1, err
+
+
+def test_time_throttled_is_labelled_a_total_and_energy_is_in_millijoules(pair: tuple[Path, Path]) -> None:
+    """Issue 10 item 8: the throttled time is a sum over runs, not a mean; J/token in mJ."""
+    result = compare([read_recording(p) for p in pair])
+    text = comparison_text(result)
+    throttled = next(line for line in text.splitlines() if line.startswith("time throttled"))
+    assert throttled.startswith("time throttled (s, total)") and "±" not in throttled
+    energy = next(line for line in text.splitlines() if line.startswith("energy per token"))
+    assert energy.split()[:6] == ["energy", "per", "token", "(mJ)", "1722.2", "4555.6"]  # A: 15.5 J / 9 tokens
+    assert "except time throttled: the total" in text
+    assert "A diagnosis: decode TPS fell" in text

@@ -145,6 +145,7 @@ def test_replay_and_export_of_an_endpoint_recording(
     summary = capsys.readouterr().out
     assert "Serving Benchmark Result" in summary
     assert summary.split("Successful requests:")[1].split()[0] == "3"
+    assert "diagnosis (README: Diagnosis):" in summary and "verdict: no throttling" in summary
     assert main(["export", str(record), "--json", str(out)]) == 0
     exported = json.loads(out.read_text())
     assert exported["completed"] == 3 and exported["max_concurrency"] == 3

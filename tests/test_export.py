@@ -114,3 +114,23 @@ def test_bad_input_is_one_line_exit_2(recorded: Path, tmp_path: Path, capsys: py
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("tpstui: error: ") and err.count("\n") == 1, err
+
+
+def test_the_report_carries_the_diagnosis_with_its_definitions(recorded: Path, tmp_path: Path) -> None:
+    """By hand: throttled (1,150, 1,170] holds the token at 1,160 (1 in 20 ms: 50 tok/s); the rest of
+    the decode windows (run 1: 80 ms, 3 tokens; run 2: 30 ms, 3 tokens) 6 in 110 ms; all 7 in 130 ms."""
+    out = tmp_path / "out.json"
+    assert main(["export", str(recorded), "--json", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    d = report["diagnosis"]
+    assert d["decode_s"] == pytest.approx(0.130) and d["tokens"] == 7
+    assert d["tps_throttled"] == pytest.approx(50.0) and d["tps_unthrottled"] == pytest.approx(6 / 0.110)
+    assert d["loss"] == pytest.approx(1 - (7 / 0.130) / (6 / 0.110))
+    assert d["first_throttle_s"] == pytest.approx(1.150) and d["first_throttle_reason"] == "HwThermalSlowdown"
+    assert d["by_family"]["thermal"] == pytest.approx({"seconds": 0.020, "tps": 50.0})
+    assert d["verdict"].startswith("decode TPS fell 8 % after 1.1 s while HwThermalSlowdown")
+    assert "loss" in report["metric_definitions"]["diagnosis"]
+    from tpstui.reports.bench import table_text
+
+    text = table_text(export_report(read_recording(recorded)))
+    assert "diagnosis (README: Diagnosis):" in text and f"verdict: {d['verdict']}" in text

@@ -103,7 +103,8 @@ async def test_telemetry_panel_shows_values_against_limits_na_and_throttle_reaso
         cpu = {key: text for key, _, text, _ in app.telemetry.rows["cpu"]}
         assert cpu["temp_c"] == "n/a"  # the scripted CPU has no sensor
         assert any("SwPowerCap" in line.plain for line in app.telemetry.text_lines)
-        assert app.chart.columns is not None
+        lanes = [key for key, _ in app.chart.lanes_shown]
+        assert lanes[:2] == ["tps", "gpu0:sm_clock_mhz"] and lanes[-1] == "throttle"
 
 
 @run_async

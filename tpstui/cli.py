@@ -1,4 +1,4 @@
-"""The ``tpstui`` command line: ``run`` (default), ``bench``, ``replay``, ``export``, ``compare``, ``devices``.
+"""The ``tpstui`` command line: ``run`` (default) and the other ``COMMANDS``.
 
 Only argparse is imported up front, so ``tpstui`` starts fast; each command imports what it needs.
 Every user error ends as one line on stderr and exit code 2, never a traceback.
@@ -18,7 +18,10 @@ from tpstui import __version__
 from tpstui.commands.output import silence_stdout
 from tpstui.errors import EXIT_USAGE, Interrupted, UserError, interrupted_exit_code
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+COMMANDS = ("run", "bench", "replay", "export", "report", "compare", "devices")
+"""The subcommands, in help order (each a module of ``tpstui.commands``)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +48,7 @@ def _command_modules() -> list[Any]:
     import importlib
 
     modules = []
-    for name in ("run", "bench", "replay", "export", "compare", "devices"):
+    for name in COMMANDS:
         try:
             modules.append(importlib.import_module(f"tpstui.commands.{name}"))
         except ModuleNotFoundError as error:
@@ -57,7 +60,7 @@ def _command_modules() -> list[Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = {"run", "bench", "replay", "export", "compare", "devices"}
+    commands = set(COMMANDS)
     if (not arguments or arguments[0] not in commands | {"-h", "--help", "--version"}) and _has("run"):
         arguments.insert(0, "run")
     args = parser.parse_args(arguments)

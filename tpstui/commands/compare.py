@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tpstui.errors import UserError
+
+if TYPE_CHECKING:
+    from tpstui.reports.compare import Comparison
+    from tpstui.stream.recording.reader import Recording
 
 __all__ = ["add_parser", "run_compare"]
 
@@ -20,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="two or more recordings (.jsonl.zst)")
     parser.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
+    parser.add_argument(
+        "--html", metavar="PATH", help="also write one HTML file overlaying the recordings (plotly, opens offline)"
+    )
     parser.add_argument("--app", action="store_true", help="show the comparison as a screen in the app")
     parser.add_argument("--theme", default="dark", metavar="NAME", help="the app's theme (with --app)")
     parser.set_defaults(handler=run_compare)
@@ -32,6 +40,10 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if len(args.files) < 2:
         raise UserError("compare needs at least two recordings.")
+    if args.html:
+        from tpstui.commands.report import check_html_path
+
+        check_html_path(args.html)
     recordings = [read_recording(path) for path in args.files]
     for recording in recordings:
         print_warnings(recording.warnings)
@@ -44,6 +56,8 @@ def run_compare(args: argparse.Namespace) -> int:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise UserError("tpstui compare --app needs a terminal; without --app it prints the table.")
     problems = [_write_json(comparison.as_dict(), Path(args.json))] if args.json else []
+    if args.html:
+        problems.append(_write_html(recordings, comparison, args.html))
     if args.app:
         from tpstui.ui.screens.compare import run_compare_app
 
@@ -57,6 +71,16 @@ def run_compare(args: argparse.Namespace) -> int:
     if said:  # every output was tried; say what failed
         raise UserError(" ".join(said))
     return code
+
+
+def _write_html(recordings: list[Recording], comparison: Comparison, path: str) -> str | None:
+    from tpstui.reports.html import compare_report_html, write_html
+
+    try:
+        write_html(compare_report_html(recordings, comparison), path)
+    except OSError as error:
+        return f"cannot write {path}: {error.strerror or error}."
+    return None
 
 
 def _write_json(data: object, path: Path) -> str | None:

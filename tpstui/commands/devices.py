@@ -12,6 +12,7 @@ __all__ = ["GPU_METRICS", "add_parser", "collect_devices", "run_devices"]
 GPU_METRICS = (
     "temp_c",
     "temp_hotspot_c",
+    "temp_hotspot_max_c",
     "temp_mem_c",
     "temp_slowdown_c",
     "temp_shutdown_c",

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from tpstui import __version__
+from tpstui.reports.diagnosis import DIAGNOSIS_DEFINITIONS, diagnosis_lines
 from tpstui.reports.serving import SERVING_DEFINITIONS, is_serving, serving_fields, serving_table_text
+from tpstui.state.diagnosis import diagnose_session
 from tpstui.state.metrics import AcrossRuns, across_runs
 from tpstui.state.session import RunView, Session
 from tpstui.state.telemetry import run_telemetry
@@ -50,6 +52,7 @@ METRIC_DEFINITIONS = {
     "overlapped one, i.e. the tokens the monitor may have delayed",
     "token_times_ns": "arrival times of sequence 0's tokens, ns after start; token_counts gives tokens per "
     "arrival when any arrival carried more than one (assisted decoding)",
+    "diagnosis": DIAGNOSIS_DEFINITIONS,
 }
 
 
@@ -103,7 +106,7 @@ def build_report(
     settings: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The bench JSON: metadata, every run with raw timestamps and telemetry, aggregates."""
+    """The bench JSON: metadata, every run with raw timestamps and telemetry, aggregates, the diagnosis."""
     model = session.model
     started = session.started
     report: dict[str, Any] = {
@@ -140,6 +143,7 @@ def build_report(
                 for s in session.throttle_spans()
             ],
         },
+        "diagnosis": diagnose_session(session).as_dict(),
     }
     if is_serving(settings):
         report["metric_definitions"] = METRIC_DEFINITIONS | SERVING_DEFINITIONS
@@ -252,7 +256,7 @@ def _pm(agg: dict[str, Any] | None, scale: float = 1.0, digits: int = 2) -> str:
 def table_text(report: dict[str, Any]) -> str:
     """A readable summary for the terminal."""
     if is_serving(report["settings"]):
-        return serving_table_text(report)
+        return "\n".join([serving_table_text(report), *_diagnosis_text(report)])
     lines: list[str] = []
     model = report.get("model") or {}
     if model:
@@ -298,7 +302,14 @@ def table_text(report: dict[str, Any]) -> str:
         if settings.get("batch_size", 1) > 1:
             lines.append(f"  {'system tok/s':<14} {_pm(agg.get('system_tps')):>20}")
     lines += _telemetry_lines(measured)
+    lines += _diagnosis_text(report)
     return "\n".join(lines)
+
+
+def _diagnosis_text(report: dict[str, Any]) -> list[str]:
+    if not report.get("diagnosis"):
+        return []
+    return ["", "diagnosis (README: Diagnosis):", *(f"  {line}" for line in diagnosis_lines(report["diagnosis"]))]
 
 
 TABLE_TELEMETRY = (

@@ -1,9 +1,10 @@
 """Compare recordings side by side: TTFT, the TPS kinds, ITL percentiles, throttling, energy.
 
 Each recording is summarised from its bench report (``export_report``): the across-run means
-(measured runs, warm-ups excluded) of the bench aggregate, the time throttled while decoding and
-the energy per token over those runs. The first recording is the baseline for differences; a
-value within ``TIE_FRACTION`` of the best counts as a tie.
+(measured runs, warm-ups excluded) of the bench aggregate, the total time throttled while
+decoding and the energy per token over those runs, and the diagnosis' verdict. The first
+recording is the baseline for differences; a value within ``TIE_FRACTION`` of the best counts
+as a tie.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Metric:
     scale: float
     digits: int
     higher_is_better: bool
+    total: bool = False
+    """A sum over the measured runs, not a mean (no ± sd)."""
 
 
 METRICS = (
@@ -52,8 +55,8 @@ METRICS = (
     Metric("itl_p50_s", "ITL p50", "ms", 1e3, 2, False),
     Metric("itl_p90_s", "ITL p90", "ms", 1e3, 2, False),
     Metric("itl_p99_s", "ITL p99", "ms", 1e3, 2, False),
-    Metric("throttled_s", "time throttled", "s", 1.0, 2, False),
-    Metric("joules_per_token", "energy per token", "J", 1.0, 4, False),
+    Metric("throttled_s", "time throttled", "s", 1.0, 2, False, total=True),
+    Metric("joules_per_token", "energy per token", "mJ", 1e3, 1, False),
 )
 
 
@@ -72,6 +75,8 @@ class Summary:
     complete: bool
     values: dict[str, float | None]
     sd: dict[str, float | None] = field(default_factory=dict)
+    verdict: str = ""
+    """The diagnosis' verdict (``tpstui.state.diagnosis``)."""
 
 
 @dataclass
@@ -98,7 +103,7 @@ class Comparison:
     def as_dict(self) -> dict[str, Any]:
         return {
             "recordings": [
-                {k: getattr(s, k) for k in ("label", "path", "model", "device", "dtype", "runs", "complete")}
+                {k: getattr(s, k) for k in ("label", "path", "model", "device", "dtype", "runs", "complete", "verdict")}
                 | {"values": s.values, "sd": s.sd}
                 for s in self.summaries
             ],
@@ -150,6 +155,7 @@ def summarize(recording: Recording, label: str) -> Summary:
         complete=recording.complete,
         values=values,
         sd=sd,
+        verdict=str((report.get("diagnosis") or {}).get("verdict", "")),
     )
 
 
@@ -226,12 +232,15 @@ def table_cells(comparison: Comparison) -> list[list[str]]:
         if all(v is None for v in row.values):
             continue
         better = "≈" if row.tie else (", ".join(s[i].label for i in row.best) or "n/a")
-        name = f"{row.metric.label} ({row.metric.unit})"
+        name = f"{row.metric.label} ({row.metric.unit}{', total' if row.metric.total else ''})"
         table.append([name, *[_cell(x, row.metric) for x in s], *[_delta(row, i) for i in range(1, len(s))], better])
     return table
 
 
-FOOTNOTE = "means over measured runs (± sample sd); differences relative to A; ≈ = within 1 %."
+FOOTNOTE = (
+    "means over measured runs (± sample sd), except time throttled: the total over them; "
+    "differences relative to A; ≈ = within 1 %."
+)
 
 
 def comparison_text(comparison: Comparison) -> str:
@@ -248,4 +257,5 @@ def comparison_text(comparison: Comparison) -> str:
             lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
     lines += [f"note: {note}" for note in comparison.notes]
     lines.append(FOOTNOTE)
+    lines += ["", *(f"{s.label} diagnosis: {s.verdict}" for s in comparison.summaries if s.verdict)]
     return "\n".join(lines)

@@ -182,6 +182,7 @@ class ScriptedSource(Unrecorded):
         self.closed = False
         self.reruns = 0
         self.stops = 0
+        self._script_last_run = max((e.run for e in self.events if isinstance(e, RunStarted)), default=-1)
 
     @property
     def session(self) -> Session:
@@ -206,6 +207,11 @@ class ScriptedSource(Unrecorded):
         if self._thread is not None:
             self._thread.join(1.0)
         self.closed = True
+
+    def advance(self, t_ns: int) -> None:
+        """Move the frozen clock to ``t_ns`` and publish what became due (``realtime=False`` only)."""
+        self.at_ns = max(self.at_ns, t_ns)
+        self._publish_until(self.at_ns)
 
     def note_pause(self, start_ns: int, end_ns: int, detail: str) -> None:
         """Record the app's stalls as a live session does (``Stall`` events on the bus), on the
@@ -254,7 +260,11 @@ class ScriptedSource(Unrecorded):
             last_run = max(e.run for e in self.events if isinstance(e, RunStarted))
             offset = max(self.now_ns(), self.events[-1].t_ns if self.events else 0) + NS // 10 - first
             shift = last_run + 1 - runs[0].run
-            extra = [_shifted(e, offset, shift) for e in self.events if _run_of(e) is not None and e.t_ns >= first]
+            extra = [
+                _shifted(e, offset, shift, self.reruns)
+                for e in self.events
+                if (run := _run_of(e)) is not None and e.t_ns >= first and run <= self._script_last_run
+            ]
             self.events = sorted(self.events + [e for e in extra if e is not None], key=lambda e: e.t_ns)
         if not self.realtime:
             self.at_ns = self.events[-1].t_ns
@@ -282,7 +292,7 @@ def _run_of(event: Event) -> int | None:
     return event.run if isinstance(event, RunStarted | Tokens | RunFinished) else None
 
 
-def _shifted(event: Event, offset: int, shift: int) -> Event | None:
+def _shifted(event: Event, offset: int, shift: int, request: int) -> Event | None:
     if isinstance(event, RunStarted):
         return RunStarted(
             event.t_ns + offset,
@@ -292,6 +302,7 @@ def _shifted(event: Event, offset: int, shift: int) -> Event | None:
             event.batch_size,
             event.max_new_tokens,
             event.prompt_text,
+            request,
         )
     if isinstance(event, Tokens):
         return Tokens(event.t_ns + offset, event.run + shift, event.ids, event.n, event.n_all, event.text)

@@ -149,6 +149,8 @@ class Session:
         """The newest timestamp seen: "now" for a replay, a lower bound of now when live."""
         self.total_tokens = 0
         self.events = 0
+        self.throttle_changes = 0
+        """Counts the ``ThrottleChanged`` events applied (readers re-read spans when it moves)."""
         self._metrics: dict[int, metrics.RunMetrics] = {}
         """Metrics of finished (or failed) runs: they no longer change, so computed once."""
         self._all_arrivals: array[int] = array("q")
@@ -217,6 +219,7 @@ class Session:
                 self.started = event
             elif isinstance(event, SessionEnded):
                 self.ended = event
+                self.throttle_changes += bool(self._open_spans)
                 for span in self._open_spans.values():
                     span.end_ns = event.t_ns
                 self._open_spans.clear()
@@ -239,6 +242,7 @@ class Session:
             self.in_flight -= 1
 
     def _throttle(self, event: ThrottleChanged) -> None:
+        self.throttle_changes += 1
         key = (event.device, event.reason)
         if event.active and key not in self._open_spans:
             span = ThrottleSpan(event.device, event.reason, event.t_ns)
@@ -348,10 +352,11 @@ class Session:
         with self._lock:
             return self._samples.get(device, [])[index:]
 
-    def throttle_spans(self) -> list[ThrottleSpan]:
-        """All spans so far (copies; an open span has ``end_ns`` None)."""
+    def throttle_spans(self, since: int = 0) -> list[ThrottleSpan]:
+        """All spans so far in order of their start, from position ``since`` on (copies; an open
+        span has ``end_ns`` None). Only open spans change, so a reader may keep the closed ones."""
         with self._lock:
-            return [ThrottleSpan(s.device, s.reason, s.start_ns, s.end_ns) for s in self._spans]
+            return [ThrottleSpan(s.device, s.reason, s.start_ns, s.end_ns) for s in self._spans[since:]]
 
     def run_throttle(self, run: int) -> ThrottleStats:
         """``throttle_stats`` of one run (until now when it is still going)."""

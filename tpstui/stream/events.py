@@ -40,8 +40,9 @@ SCHEMA_VERSION = "1.1"
 """major.minor; readers refuse a newer major version and accept any minor.
 
 1.1 (additive): ``RunFinished`` gained ``server_tokens``, ``server_prompt_tokens``, ``chunks`` and
-``multi_token_chunks``, ``RunFailed`` gained ``kind``, ``TelemetrySample`` gained ``late_ns``, and
-``Stall`` events (the monitor's own pauses) are new (all with defaults, so 1.0 files read as before).
+``multi_token_chunks``, ``RunFailed`` gained ``kind``, ``TelemetrySample`` gained ``late_ns``,
+``RunStarted`` gained ``request``, and ``Stall`` events (the monitor's own pauses) are new (all
+with defaults, so 1.0 files read as before).
 """
 
 
@@ -101,6 +102,9 @@ class RunStarted(msgspec.Struct, frozen=True, tag="run_start"):
     batch_size: int
     max_new_tokens: int
     prompt_text: str = ""
+    request: int = 0
+    """Which request to the engine queued this run: 0 for the planned runs, 1, 2, ... for each
+    "run again" (``r``). Runs of one request are one set of ``runs`` (1.0 recordings: all 0)."""
 
 
 class Tokens(msgspec.Struct, frozen=True, tag="tok", array_like=True):

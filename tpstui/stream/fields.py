@@ -38,11 +38,12 @@ FIELDS: dict[str, Field] = {
     for f in (
         # temperatures
         Field("temp_c", "core temp", "°C", "temp_slowdown_c", history=True, short="temp"),
-        Field("temp_hotspot_c", "hotspot temp", "°C", "temp_slowdown_c", short="hotspot"),
+        Field("temp_hotspot_c", "hotspot temp", "°C", "temp_hotspot_max_c", short="hotspot"),
         Field("temp_mem_c", "memory temp", "°C", "temp_mem_max_c", history=True, short="mem temp"),
         Field("temp_slowdown_c", "slowdown at", "°C"),
         Field("temp_shutdown_c", "shutdown at", "°C"),
         Field("temp_mem_max_c", "memory max", "°C"),
+        Field("temp_hotspot_max_c", "hotspot max", "°C"),
         # clocks
         Field("sm_clock_mhz", "SM clock", "MHz", "sm_clock_max_mhz", history=True, short="SM clock"),
         Field("sm_clock_max_mhz", "SM clock max", "MHz"),
@@ -58,11 +59,11 @@ FIELDS: dict[str, Field] = {
         Field("util_pct", "utilisation", "%", history=True, short="util"),
         Field("mem_busy_pct", "memory controller busy", "%", short="mem busy"),
         Field("bw_util_pct", "DRAM bandwidth", "% of peak", history=True, short="DRAM bw"),
-        Field("bw_gbs", "DRAM bandwidth", "GB/s", "bw_peak_gbs", short="DRAM bw"),
+        Field("bw_gbs", "DRAM bandwidth", "GB/s", "bw_peak_gbs", short="DRAM GB/s"),
         Field("bw_peak_gbs", "peak bandwidth", "GB/s"),
-        Field("mem_used_mb", "memory used", "MiB", "mem_total_mb", short="memory"),
+        Field("mem_used_mb", "memory used", "MiB", "mem_total_mb", short="mem used"),
         Field("mem_total_mb", "memory total", "MiB"),
-        Field("rss_mb", "process RSS", "MiB", "mem_total_mb", short="RSS"),
+        Field("rss_mb", "process RSS (mapped model files included)", "MiB", "mem_total_mb", short="proc RSS"),
         # a serving engine's own metrics (its /metrics: vLLM, SGLang, TGI)
         Field("requests_running", "requests running", "", history=True, short="running"),
         Field("requests_waiting", "requests waiting", "", history=True, short="waiting"),

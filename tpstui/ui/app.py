@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from textual.app import AutopilotCallbackType, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
@@ -34,7 +34,7 @@ from tpstui.ui.screens.help import HelpScreen
 from tpstui.ui.serving import ServingView, is_serving_session
 from tpstui.ui.signals import SignalCatcher
 from tpstui.ui.themes import DEFAULT_THEME, THEME_ORDER, app_variable_defaults, load_themes
-from tpstui.ui.widgets import HeaderBar, LoadPanel, StatsPanel, StreamText, TelemetryPanel, TpsChart
+from tpstui.ui.widgets import HeaderBar, LoadPanel, StatsPanel, StreamText, TelemetryPanel, TimelinePanel
 from tpstui.ui.widgets.header import model_facts
 from tpstui.ui.widgets.requests import RequestsPanel
 
@@ -45,6 +45,8 @@ WIDGET_HZ = {"header": 5.0, "chart": 5.0, "stream": 10.0, "stats": 4.0, "telemet
 WIDGET_PHASE = {"header": 1, "chart": 0, "stream": 0, "stats": 1, "telemetry": 3, "requests": 2}
 DRAW_ORDER = ("stream", "chart", "header", "stats", "requests", "telemetry")
 """Which pending widget redraws first when the CPU budget is short (while a run generates)."""
+THROTTLE_WIDGETS = ("header", "chart", "telemetry")
+"""Widgets that show "throttled now": when it changes, all of them redraw in the same frame."""
 MAX_STALE_S = 1.0
 """However short the CPU budget, a pending widget redraws at least this often."""
 LIVE_ACTIONS = frozenset({"rerun", "stop"})
@@ -58,7 +60,7 @@ class TpsApp(ReplayKeys):
     CSS_PATH = "app.tcss"
     TITLE = "tpstui"
     ENABLE_COMMAND_PALETTE = False
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (Textual's declaration)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-wider")]  # noqa: RUF012 (Textual's declaration)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
@@ -74,6 +76,12 @@ class TpsApp(ReplayKeys):
         Binding("home", "seek_start", "start", show=False),
         Binding("end", "seek_end", "end", show=False),
         Binding("g", "goto", "go to", show=False),
+        Binding("z", "zoom_in", "zoom"),
+        Binding("x", "zoom_out", "zoom out", show=False),
+        Binding("left_square_bracket", "pan(-1)", "pan", show=False),
+        Binding("right_square_bracket", "pan(1)", "pan", show=False),
+        Binding("f", "follow", "follow", show=False),
+        Binding("d", "diagnosis", "diagnosis"),
         Binding("t", "next_theme", "theme"),
         Binding("question_mark", "help", "help"),
     ]
@@ -105,6 +113,8 @@ class TpsApp(ReplayKeys):
         self._idle_frames = 0
         self._frame_index = -1
         self._pending: set[str] = set()
+        self._throttle_drawn = -1
+        """The ``ViewModel.throttle_version`` the throttle widgets show."""
         self._drawn_at: dict[str, float] = {}
         self.budget = CpuBudget(cpu_budget)
         self.frames = FrameWatch(1 / fps)
@@ -126,22 +136,21 @@ class TpsApp(ReplayKeys):
         yield LoadPanel(id="load")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield TpsChart(id="chart")
+                yield TimelinePanel(id="chart")
                 yield StreamText(id="stream")
             with Vertical(id="right"):
                 yield StatsPanel(id="stats")
                 yield RequestsPanel(id="requests")
-                with VerticalScroll(id="telemetry-box", can_focus=False):
-                    yield TelemetryPanel(id="telemetry")
+                yield TelemetryPanel(id="telemetry")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         titles = {
-            "#chart": ("tokens/s", "▇ token ⠒ 1s avg ┊ run ━ throttle"),
+            "#chart": ("timeline", "▇ token ⠒ 1s ┊ run · z x zoom [ ] pan f follow"),
             "#stream": ("output", ""),
             "#stats": ("stats", ""),
             "#requests": ("requests", "▸ followed in output"),
-            "#telemetry-box": ("telemetry", ""),
+            "#telemetry": ("telemetry", ""),
         }
         for selector, (title, subtitle) in titles.items():
             widget = self.query_one(selector)
@@ -150,7 +159,7 @@ class TpsApp(ReplayKeys):
             widget.border_subtitle = subtitle
         self.header = self.query_one(HeaderBar)
         self.load_panel = self.query_one(LoadPanel)
-        self.chart = self.query_one(TpsChart)
+        self.chart = self.query_one(TimelinePanel)
         self.stream = self.query_one(StreamText)
         self.stats = self.query_one(StatsPanel)
         self.requests = self.query_one(RequestsPanel)
@@ -237,6 +246,10 @@ class TpsApp(ReplayKeys):
     def _show(self, session: Session, force: bool, generating: bool) -> None:
         """Redraw the widgets that are due, most live first, while the CPU budget allows."""
         self._pending.update(name for name in WIDGET_HZ if self._due(name, force))
+        together = self.model.throttle_version != self._throttle_drawn
+        if together:  # "throttled now" changed: every widget showing it redraws in this frame
+            self._throttle_drawn = self.model.throttle_version
+            self._pending.update(THROTTLE_WIDGETS)
         if not generating:
             self.budget.reset()
         now = time.monotonic()
@@ -244,7 +257,8 @@ class TpsApp(ReplayKeys):
             if name not in self._pending:
                 continue
             stale = now - self._drawn_at.get(name, 0.0) >= MAX_STALE_S
-            if generating and not force and not stale and not self.budget.allows:
+            urgent = together and name in THROTTLE_WIDGETS
+            if generating and not force and not stale and not urgent and not self.budget.allows:
                 continue  # stays pending until there is credit again (or it gets stale)
             self._pending.discard(name)
             self._drawn_at[name] = now
@@ -255,7 +269,9 @@ class TpsApp(ReplayKeys):
         error = session.load_error
         if name == "header":
             settings = session.started.settings if session.started is not None else {}
-            self.header.show(model_facts(model.model, settings), self.status(session), error is not None)
+            self.header.show(
+                model_facts(model.model, settings), self.status(session), error is not None, model.throttle
+            )
             ready = model.model is not None and error is None
             if ready != self._model_ready:
                 self._model_ready = ready
@@ -265,7 +281,7 @@ class TpsApp(ReplayKeys):
             else:
                 self.load_panel.show(model.load, error)
         elif name == "chart":
-            self.chart.show(model, session.throttle_spans(), self._waiting(session))
+            self.chart.show(model, self._waiting(session))
         elif name == "stream" and model.current is not None:
             tail = model.current.tail
             note = f"run failed: {tail.error}" if tail.error else ""
@@ -279,7 +295,7 @@ class TpsApp(ReplayKeys):
             self.requests.show(self.serving, self.serving.latest(model, 40), following)
         elif name == "telemetry":
             self.telemetry.notes = self.source.notes  # known once telemetry has started
-            self.telemetry.show(model, session.active_reasons(), session.failures)
+            self.telemetry.show(model, session.failures)
         self.budget.charge()
 
     def _waiting(self, session: Session) -> str:
@@ -315,10 +331,12 @@ class TpsApp(ReplayKeys):
         if not current.tail.done:
             if index == 0:
                 return "warm-up"
-            runs = settings.get("runs")
             if settings.get("loop"):
                 return f"run {index} (loop)"
-            return f"run {index}/{runs}" if runs and index <= runs else f"run {index}"
+            in_set, set_number = model.set_index(current)
+            runs = settings.get("runs")
+            shown = f"run {in_set}/{runs}" if runs and in_set <= runs else f"run {index}"
+            return shown + (f" · set {set_number}" if set_number > 1 else "")
         if current.tail.error is not None:
             return "run failed"
         if isinstance(source, LiveControls) and source.busy:
@@ -401,6 +419,36 @@ class TpsApp(ReplayKeys):
         index = names.index(self.theme) + 1 if self.theme in names else 0
         self.theme = names[index % len(names)]
         self.notify(f"theme: {self.theme}", timeout=1.5)
+
+    def _axis_bounds(self) -> tuple[int, int] | None:
+        origin = self.model.origin_ns
+        return (origin, self.model.now_ns) if origin is not None else None
+
+    def action_zoom_in(self) -> None:
+        if (bounds := self._axis_bounds()) is not None:
+            self.model.axis.zoom_in(*bounds)
+            self.tick(force=True)
+
+    def action_zoom_out(self) -> None:
+        if (bounds := self._axis_bounds()) is not None:
+            self.model.axis.zoom_out(*bounds)
+            self.tick(force=True)
+
+    def action_pan(self, direction: int) -> None:
+        if (bounds := self._axis_bounds()) is not None:
+            if not self.model.axis.pan(int(direction), *bounds):
+                self.notify("the whole session is shown: z zooms in first", timeout=2)
+            self.tick(force=True)
+
+    def action_follow(self) -> None:
+        self.model.axis.follow()
+        self.tick(force=True)
+
+    def action_diagnosis(self) -> None:
+        from tpstui.ui.screens.diagnosis import DiagnosisScreen
+
+        if not isinstance(self.screen, DiagnosisScreen):
+            self.push_screen(DiagnosisScreen(self.source))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

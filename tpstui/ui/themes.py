@@ -2,7 +2,8 @@
 
 A file holds Textual's semantic colours (primary, background, success, ...) and, under
 ``[variables]``, tpstui's own: ``tps-good``, ``tps-poor``, ``tps-avg``, ``run-mark``,
-``throttle``, ``prompt``. A theme that leaves one out (or any of Textual's built-in themes) gets
+``throttle``, ``throttle-power``, ``throttle-thermal``, ``throttle-other`` (the reason
+families on the timeline), ``prompt``. A theme that leaves one out (or any of Textual's built-in themes) gets
 a default derived from its semantic colours, so every theme works and no .tcss names a colour.
 """
 
@@ -34,6 +35,9 @@ APP_VARIABLES = {
     "tps-avg": "primary",
     "run-mark": "foreground-muted",
     "throttle": "warning",
+    "throttle-power": "secondary",
+    "throttle-thermal": "warning",
+    "throttle-other": "accent",
     "prompt": "foreground-muted",
 }
 """tpstui's theme variables and the Textual colour each defaults to."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -188,9 +189,10 @@ def _dequantise(path: Path, final: Path, progress: Progress) -> tuple[Any, Any]:
     progress(0.2, f"first start with this GGUF: converting its tokenizer (cached for next time in {final})")
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
-        progress(0.4, "first start with this GGUF: de-quantising the weights (about half a minute on CPU)")
-        with _tensor_progress(progress, 0.4, 0.8, "de-quantising GGUF tensors"):
+        stage = "first start with this GGUF: reading and de-quantising the weights (about half a minute on CPU)"
+        with _tensor_progress(progress, 0.4, 0.8, "de-quantising GGUF tensors", stage) as started:
             model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype="float32")
+            started.set()
     except UserError:
         raise
     except Exception as error:
@@ -200,17 +202,43 @@ def _dequantise(path: Path, final: Path, progress: Progress) -> tuple[Any, Any]:
     return tokenizer, model
 
 
+TICK_SECONDS = 1.0
+"""While transformers reads the GGUF before its tensor loop starts, the stage counts seconds this often."""
+
+
 @contextlib.contextmanager
-def _tensor_progress(progress: Progress, lo: float, hi: float, stage: str) -> Iterator[None]:
-    """Route transformers' GGUF de-quantisation progress bar (tqdm) into ``progress``."""
+def _tensor_progress(progress: Progress, lo: float, hi: float, stage: str, preparing: str) -> Iterator[threading.Event]:
+    """Route transformers' GGUF de-quantisation progress bar (tqdm) into ``progress``.
+
+    Before the first tensor (transformers reads the file and builds the model first: 10 s on a
+    2-core CPU) a ticker reports ``preparing`` with the seconds spent so far, so the stage never
+    sits still without a counter. The event it yields stops the ticker (set it when done).
+    """
+    done = threading.Event()
+
+    def tick() -> None:
+        started = time.monotonic()
+        while not done.wait(TICK_SECONDS):
+            try:
+                progress(lo, f"{preparing}: {time.monotonic() - started:.0f} s")
+            except BaseException:  # the load was cancelled: the loading thread stops at its next report
+                return
+
+    ticker = threading.Thread(target=tick, name="tpstui-load-ticker", daemon=True)
+    progress(lo, f"{preparing}: 0 s")
+    ticker.start()
     try:
         import transformers.modeling_gguf_pytorch_utils as gguf_utils
     except ImportError:
-        yield
+        try:
+            yield done
+        finally:
+            done.set()
         return
     original = getattr(gguf_utils, "tqdm", None)
 
     def reporting(iterable: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        done.set()  # the tensor loop reports its own counter from here on
         items = list(iterable)
         step = max(len(items) // 50, 1)
         for index, item in enumerate(items):
@@ -220,8 +248,10 @@ def _tensor_progress(progress: Progress, lo: float, hi: float, stage: str) -> It
 
     gguf_utils.tqdm = reporting
     try:
-        yield
+        yield done
     finally:
+        done.set()
+        ticker.join(TICK_SECONDS)
         gguf_utils.tqdm = original
 
 
@@ -253,9 +283,12 @@ def load_model(settings: RunSettings, progress: Progress = _no_progress) -> Load
     elif source.kind == "hub":
         progress(0.1, f"looking up {source.location} on the Hugging Face hub")
         check_hub_model(source.location)
-    progress(0.85 if cached else 0.9, f"loading {source.name}")
+    at = 0.85 if cached else 0.9
+    loading = (
+        f"loading {source.name}" if "gguf_file" not in kwargs else f"loading {source.name} from the GGUF (not cached)"
+    )
     try:
-        with _tensor_progress(progress, 0.9, 1.0, "de-quantising GGUF tensors (not cached)"):
+        with _tensor_progress(progress, at, 1.0, "de-quantising GGUF tensors (not cached)", loading):
             tokenizer, model = _from_pretrained(location, settings, kwargs)
     except UserError:
         raise

@@ -50,6 +50,7 @@ class _Job:
     runs: int
     warmup: int
     loop: bool
+    request: int
 
 
 def _eos_ids(loaded: LoadedModel) -> set[int]:
@@ -92,6 +93,7 @@ class GenerationRunner:
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._next_run = 0
+        self._requests = 0
         self._current: int | None = None
         """The run the generation thread is in (None between runs)."""
         self._eos = set() if settings.ignore_eos else _eos_ids(loaded)
@@ -109,8 +111,10 @@ class GenerationRunner:
         with self._pending_lock:
             self._pending += 1
             self._idle.clear()
+            request = self._requests
+            self._requests += 1
         self._stop_run.clear()
-        self._jobs.put(_Job(runs if runs is not None else self.settings.runs, warmup, loop))
+        self._jobs.put(_Job(runs if runs is not None else self.settings.runs, warmup, loop, request))
 
     def stop(self) -> None:
         """End the current run at its next decode step and drop queued runs."""
@@ -153,7 +157,7 @@ class GenerationRunner:
         while job.loop or count < job.warmup + job.runs:
             if self._stop_run.is_set() or self._closed.is_set():
                 return
-            self._generate_once(warmup=count < job.warmup)
+            self._generate_once(warmup=count < job.warmup, request=job.request)
             count += 1
 
     def _generation_kwargs(self) -> dict[str, Any]:
@@ -207,7 +211,7 @@ class GenerationRunner:
             kwargs["eos_token_id"] = None
         return kwargs
 
-    def _generate_once(self, warmup: bool) -> None:
+    def _generate_once(self, warmup: bool, request: int = 0) -> None:
         """One run: ``RunStarted`` first, then whatever happens ends as ``RunFinished`` or ``RunFailed``."""
         run = self._current = self._next_run
         self._next_run += 1
@@ -223,6 +227,7 @@ class GenerationRunner:
                     batch_size=self.settings.batch_size,
                     max_new_tokens=self.settings.max_new_tokens,
                     prompt_text=self.prompt.text,
+                    request=request,
                 )
             )
         )

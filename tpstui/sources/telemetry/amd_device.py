@@ -107,6 +107,7 @@ class AmdGpu:
             ("temp_slowdown_c", sensor, smi.AmdSmiTemperatureMetric.CRITICAL),
             ("temp_shutdown_c", sensor, smi.AmdSmiTemperatureMetric.EMERGENCY),
             ("temp_mem_max_c", smi.AmdSmiTemperatureType.VRAM, smi.AmdSmiTemperatureMetric.CRITICAL),
+            ("temp_hotspot_max_c", smi.AmdSmiTemperatureType.HOTSPOT, smi.AmdSmiTemperatureMetric.CRITICAL),
         ):
             value = _num(self._try(smi.amdsmi_get_temp_metric, kind, metric))
             if value:

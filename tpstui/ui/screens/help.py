@@ -16,6 +16,10 @@ LIVE_KEYS = (
     ("q", "quit (stops the run first)"),
     ("r", "run again with the same settings"),
     ("s", "stop the current run"),
+    ("z / x", "zoom the timeline in / out"),
+    ("[ / ]", "pan the timeline back / forward (to the end: follows it again)"),
+    ("f", "the whole session, following the end"),
+    ("d", "diagnosis: did throttling cost speed, how much, why"),
     ("t", "next theme"),
     ("?", "this help"),
 )
@@ -27,17 +31,23 @@ REPLAY_KEYS = (
     ("n", "next throttle event"),
     ("g", "go to a time (1:30, 90, 2.5s)"),
     ("home / end", "start / end of the recording"),
-    ("g", "go to a time"),
 )
 METRICS = """\
 [b]TTFT[/b]         first token − the generate() call (tokenisation is before it)
 [b]output TPS[/b]   (n − 1) / (last − first token): decoding only, prefill excluded
 [b]total TPS[/b]    n / (last token − generate() call): prefill included
 [b]ITL[/b]          gaps between consecutive tokens: p50 / p90 / p99
-[b]chart[/b]        bars: per-token TPS (1 / gap), time-weighted per column;
-             line: tokens in the last second; ┊ a run starts (╎ warm-up);
-             ━ under the axis: a throttle reason was active
-[b]all runs[/b]     measured runs (warm-ups excluded): mean ± sample sd"""
+[b]timeline[/b]     lanes on one time axis. tokens/s: bars = per-token TPS (1 / gap),
+             time-weighted per column; line = tokens in the last second;
+             ┊ a run starts (╎ warm-up). Then each device: clock (lowest in a
+             column), temperatures, power, DRAM bandwidth (highest in a column),
+             each against its own limit; the throttle strip and the tint through
+             every lane: power / thermal / other reasons
+[b]peak[/b]         the highest 1 s rate of this run (≥ now; not the chart's scale)
+[b]all runs[/b]     measured runs (warm-ups excluded; stopped ones count and are
+             named): mean ± sample sd; elapsed = the measured runs' own time
+[b]mem used[/b]     CPU: total − available (page cache excluded); [b]proc RSS[/b]: this
+             process, mapped model files included, so it can read higher"""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -49,7 +59,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 84; max-width: 100%; height: auto; max-height: 100%;
+        width: 90; max-width: 100%; height: auto; max-height: 100%;
         border: round $primary; background: $surface; padding: 0 1;
     }
     """

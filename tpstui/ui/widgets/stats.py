@@ -1,7 +1,11 @@
 """The stats panel: this run and across runs (TTFT, output / total TPS, ITL p50/p90/p99, tokens, elapsed).
 
 Every figure is ``tpstui.state.metrics`` output obtained through the session (see ``ui.model``);
-``values`` keeps the strings on screen so tests can compare them with the metrics module.
+``values`` keeps the strings on screen so tests can compare them with the metrics module. The
+"all runs" column is over the measured runs: its head says how many were stopped with ``s``
+(they count), and its "elapsed" adds up the measured runs' own time (no warm-ups, no pauses).
+On a short terminal (``COMPACT_BELOW`` rows) total TPS and ITL p90 give way; the line of time
+per throttle reason wraps, it is never cut.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ ROWS = (
     "TPS thr/ok",
     "after pause",
 )
+COMPACT_HIDDEN = frozenset({"total TPS", "ITL p90"})
+COMPACT_BELOW = 32
+"""Terminals with fewer rows than this get the compact stats (without ``COMPACT_HIDDEN``)."""
 THROTTLE_ROWS = frozenset({"throttled", "TPS thr/ok"})
 """Shown once the session has seen any throttle reason (never on a CPU-only run)."""
 PAUSE_ROWS = frozenset({"after pause"})
@@ -123,6 +130,7 @@ class StatsPanel(LinesWidget):
         self.verdict: str | None = None
         """"good" / "poor": this run's output TPS against the mean over runs."""
         self._width = -1
+        self._height = -1
 
     def restyled(self) -> None:
         self._width = -1
@@ -131,9 +139,9 @@ class StatsPanel(LinesWidget):
         head, values, verdict = self._compute(model)
         full = model.full
         reasons = reason_times(full.throttle if full is not None and model.current is not None else None)
-        key = (head, values, verdict, reasons, self.size.width)
-        if key != (self.head, self.values, self.verdict, self.reasons, self._width):
-            self.head, self.values, self.verdict, self.reasons, self._width = key
+        key = (head, values, verdict, reasons, self.size.width, self.app.size.height)
+        if key != (self.head, self.values, self.verdict, self.reasons, self._width, self._height):
+            self.head, self.values, self.verdict, self.reasons, self._width, self._height = key
             self.set_lines(self._text_lines())
 
     def _compute(self, model: ViewModel) -> tuple[tuple[str, str], dict[str, tuple[str, str]], str | None]:
@@ -157,8 +165,11 @@ class StatsPanel(LinesWidget):
                     fmt.seconds_ms(itl.p90),
                     fmt.seconds_ms(itl.p99),
                 )
+            finished = current.tail.finished
             if current.tail.error is not None:
                 run_head = f"{run_head} failed"
+            elif finished is not None and finished.reason == "stopped":
+                run_head = f"{run_head} stopped"
             if full is not None and full.run == current.run:
                 this["throttled"] = throttled_time(full.throttle)
                 this["TPS thr/ok"] = split_rates(full.throttle)
@@ -166,6 +177,8 @@ class StatsPanel(LinesWidget):
         if full is not None and full.measured_runs:
             aggregate = full.aggregate
             all_head = f"{full.measured_runs} run{'s' if full.measured_runs > 1 else ''}"
+            if full.stopped_runs:
+                all_head += f", {full.stopped_runs} stopped"
             across["TTFT"] = across_latency(aggregate["ttft_s"])
             across["output TPS"] = across_rate(aggregate["output_tps"])
             across["total TPS"] = across_rate(aggregate["total_tps"])
@@ -180,7 +193,7 @@ class StatsPanel(LinesWidget):
             quick_tps = current.quick_metrics().output_tps if current is not None else None
             if mean is not None and quick_tps is not None:
                 verdict = "good" if quick_tps >= fmt.POOR_TPS_FRACTION * mean.mean else "poor"
-        across["elapsed"] = fmt.duration(model.session_elapsed_s())
+            across["elapsed"] = fmt.duration(full.measured_s)
         return (run_head, all_head), {row: (this[row], across[row]) for row in ROWS}, verdict
 
     def _text_lines(self) -> list[Text]:
@@ -189,14 +202,17 @@ class StatsPanel(LinesWidget):
         verdict_style: Style | None = None
         if self.verdict is not None:
             verdict_style = self.component_style(f"stats--{self.verdict}")
-        this = max((self.size.width - LABEL) * 2 // 5, THIS)
-        across = max(self.size.width - LABEL - this, 0)
+        width = self.size.width
+        this = max((width - LABEL) * 2 // 5, THIS, len(self.head[0]))
+        across = max(width - LABEL - this, 0)
+        compact = self.app.size.height < COMPACT_BELOW
         heads = (" " * LABEL, self.head[0].rjust(this), self.head[1].rjust(across))
         lines = [Text.assemble(*((part, head_style) for part in heads))]
         throttling = any(self.values[row] != (fmt.NA, fmt.NA) for row in THROTTLE_ROWS)
         paused = any(self.values[row] != (fmt.NA, fmt.NA) for row in PAUSE_ROWS)
         for row in ROWS:
-            if (row in THROTTLE_ROWS and not throttling) or (row in PAUSE_ROWS and not paused):
+            hidden = (row in THROTTLE_ROWS and not throttling) or (row in PAUSE_ROWS and not paused)
+            if hidden or (compact and row in COMPACT_HIDDEN):
                 continue
             mine, theirs = self.values[row]
             style = verdict_style if row == "output TPS" and verdict_style is not None else None
@@ -204,6 +220,7 @@ class StatsPanel(LinesWidget):
                 Text.assemble((row.ljust(LABEL), label_style), (mine.rjust(this), style or ""), theirs.rjust(across))
             )
         if self.reasons:
-            lines.append(Text.assemble(("this run: ", label_style), self.reasons))
+            line = Text.assemble(("this run: ", label_style), self.reasons)
+            lines.extend(line.wrap(self.app.console, max(width, 1)))
         self.styles.height = len(lines) + 2  # the panel's border
         return lines
