@@ -179,3 +179,18 @@ def test_bad_report_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest
     assert main(["report", str(tmp_path), "--html", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("tpstui: error:") for line in err)
+
+
+def test_the_servers_metrics_get_lanes_in_the_report() -> None:
+    from tpstui.reports.plot import lanes_of
+    from tpstui.sources.scripted import T0_NS, Script, scripted_events
+
+    events: list[Event] = list(scripted_events(Script(runs=1, warmup=0, tokens=20, tps=20, gpu=True)))
+    events += [
+        TelemetrySample(T0_NS + k * 500_000_000, "server", {"requests_running": float(k), "kv_cache_pct": 10.0 * k})
+        for k in range(4)
+    ]
+    lanes = {lane.key: lane for lane in lanes_of(Session.from_events(sorted(events, key=lambda e: e.t_ns)))}
+    assert {"server:requests", "server:kv_cache"} <= set(lanes) and "server:clock" not in lanes
+    assert any(key.startswith("gpu0:") for key in lanes)
+    assert lanes["server:requests"].traces[0].name == "server requests running"

@@ -17,6 +17,7 @@ from tpstui.state import metrics
 from tpstui.stream.events import (
     Event,
     ModelLoaded,
+    RunFinished,
     RunStarted,
     SessionStarted,
     TelemetrySample,
@@ -25,7 +26,8 @@ from tpstui.stream.events import (
 )
 from tpstui.ui.app import TpsApp
 from tpstui.ui.axis import TimeAxis
-from tpstui.ui.lanes import GaugeLane, Lane, ThrottleLane, TpsLane, allocate
+from tpstui.ui.lane_layout import allocate
+from tpstui.ui.lanes import GaugeLane, Lane, LaneContext, ThrottleLane, TpsLane
 from tpstui.ui.screens.diagnosis import DiagnosisScreen
 from tpstui.ui.timeline import GaugeSeries, Timeline
 
@@ -367,9 +369,11 @@ def cluster_events(seconds: int = 6) -> list[Event]:
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_server_and_dcgm_devices_in_the_lanes_and_the_telemetry_panel(size: tuple[int, int]) -> None:
-    """Issue 13's devices: "server" has no lane and no throttle row but its own rows in the
-    telemetry panel; each DCGM GPU gets lanes tagged with its node; the throttle on node 2 shows."""
-    from tpstui.ui.lanes import build_lanes, device_tag
+    """Issue 13's devices: "server" gets lanes of its own (running, waiting, KV cache), its own rows
+    in the telemetry panel and no throttle row; each DCGM GPU gets lanes tagged with its node; the
+    throttle on node 2 shows."""
+    from tpstui.ui.lane_layout import build_lanes
+    from tpstui.ui.lanes import device_tag
 
     assert device_tag("gpu3") == "3" and device_tag("node1:9400/gpu0") == "node1/0"
     assert device_tag("a-very-long-hostname:9400/gpu12") == "a-ve/12"
@@ -379,10 +383,14 @@ def test_server_and_dcgm_devices_in_the_lanes_and_the_telemetry_panel(size: tupl
         async with app.run_test(size=size) as pilot:
             await settle(pilot)
             keys = [lane.key for lane in build_lanes(app.model)]
-            assert not any(key.startswith("server:") for key in keys)
+            server = [key for key in keys if key.startswith("server:")]
+            assert server == ["server:requests_running", "server:requests_waiting", "server:kv_cache_pct"]
+            by_key = {lane.key: lane for lane in build_lanes(app.model)}
+            assert by_key["server:requests_running"].priority > by_key["gpu0:sm_clock_mhz"].priority
             assert {"node1:9400/gpu1:sm_clock_mhz", "node2:9400/gpu1:sm_clock_mhz", "throttle"} <= set(keys)
             gauges = [lane for lane in build_lanes(app.model) if isinstance(lane, GaugeLane)]
-            assert {lane.tag for lane in gauges} == {"0", "node1/1", "node2/1"}
+            assert {lane.tag for lane in gauges if lane.device != "server"} == {"0", "node1/1", "node2/1"}
+            assert {lane.label for lane in gauges if lane.device == "server"} == {"running", "waiting", "KV cache"}
             rows = {key for key, *_ in app.telemetry.rows["server"]}
             assert {"requests_running", "requests_waiting", "kv_cache_pct"} <= rows
             assert not rows & {"temp_c", "sm_clock_mhz", "power_w"}  # no GPU rows that would read n/a
@@ -429,5 +437,73 @@ def test_rss_is_explained_and_the_load_stage_shows_the_whole_cache_path(size: tu
             assert 'RSS counts mapped model files, which "used" leaves out' in telemetry or (
                 app.telemetry.mode != "full" and telemetry.endswith("RSS includes mapped model files")
             )
+
+    asyncio.run(scenario())
+
+
+def test_requests_in_flight_per_column_against_hand_computed_values() -> None:
+    from tpstui.ui.lane_layout import in_flight_columns
+
+    # request A in flight 0..4 s, B 1..3 s, C 2 s..(still going, cut at 5 s); columns of 1 s
+    starts = np.array([0, 1, 2], dtype=np.int64) * NS
+    ends = np.array([4, 3, 5], dtype=np.int64) * NS
+    edges = np.arange(6, dtype=np.int64) * NS
+    assert in_flight_columns(starts, ends, edges).tolist() == pytest.approx([1, 2, 3, 2, 1])
+    half = np.array([0, NS // 2, NS], dtype=np.int64)  # B over half of the first half-second column
+    assert in_flight_columns(np.array([NS // 4]), np.array([3 * NS // 4]), half).tolist() == pytest.approx([0.5, 0.5])
+
+
+def test_an_endpoint_session_gets_an_in_flight_lane() -> None:
+    from tpstui.ui.lane_layout import build_lanes
+
+    events: list[Event] = [SessionStarted(T0_NS, 0.0, settings={"engine": "endpoint", "runs": 4})]
+    for request in range(4):  # four requests of 2 s, sent 0.5 s apart
+        start = T0_NS + request * NS // 2
+        events.append(RunStarted(start, request, False, 8, 1, 10))
+        events += [Tokens(start + NS // 10 + i * NS // 10, request, [1], 1, 1, "x") for i in range(19)]
+        events.append(RunFinished(start + 2 * NS, request, "length", 19, 19))
+    source = ScriptedSource(sorted(events, key=lambda e: e.t_ns), at_ns=T0_NS + 4 * NS)
+
+    async def scenario() -> None:
+        app = TpsApp(source)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot)
+            lanes = build_lanes(app.model)
+            assert [lane.key for lane in lanes][:2] == ["tps", "inflight"]
+            assert "inflight" in dict(app.chart.lanes_shown)
+            inflight = lanes[1]
+            start, span = app.chart.window
+            n = 80
+            ctx = LaneContext(app.model, start, span, app.model.now_ns, n, None, np.full(n, -1))
+            cells = inflight.cells(ctx, 2)
+            assert cells.labels[:2] == ["in fl.", "/4"]  # at most four at once (1.5 s .. 2 s)
+            assert (cells.chars != " ").any()
+
+    asyncio.run(scenario())
+
+
+def test_the_monitors_own_pauses_are_marked_on_the_tokens_lane() -> None:
+    from tpstui.stream.events import Stall
+    from tpstui.ui.lanes import PAUSE_MARK
+
+    events = [*cluster_events(), Stall(T0_NS + 2 * NS, T0_NS + 2 * NS + 300_000_000, "gc", "generation 2")]
+    source = ScriptedSource(sorted(events, key=lambda e: e.t_ns), at_ns=T0_NS + 6 * NS)
+
+    async def scenario() -> None:
+        app = TpsApp(source)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot)
+            start, span = app.chart.window
+            n = 100
+            assert app.model.timeline is not None
+            columns = app.model.timeline.columns(app.model.now_ns, n, start, span)
+            ctx = LaneContext(app.model, start, span, app.model.now_ns, n, columns, np.full(n, -1))
+            top = TpsLane().cells(ctx, 4).chars[0]
+            marked = np.flatnonzero(top == PAUSE_MARK)
+            assert marked.size >= 1
+            at = start + int(marked[0]) * span // n
+            assert T0_NS + 2 * NS - span // n <= at <= T0_NS + 2 * NS + 300_000_000
+            legend = app.chart.render_line(0).text
+            assert "pause" in legend
 
     asyncio.run(scenario())

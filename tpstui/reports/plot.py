@@ -41,6 +41,14 @@ CPU_LANES = (
     ("utilisation", "CPU util (%)", (("util_pct", None),)),
     ("temperature", "CPU temperature (°C)", (("temp_c", None),)),
 )
+SERVER_LANES = (
+    ("requests", "requests (server)", (("requests_running", None), ("requests_waiting", None))),
+    ("kv_cache", "KV cache (%)", (("kv_cache_pct", None),)),
+    ("gen_tps", "generation tok/s (server)", (("server_gen_tps", None),)),
+)
+"""A serving engine's scraped metrics (``--server-metrics``, the device ``server``)."""
+LANES_BY_DEVICE = {"cpu": CPU_LANES, "server": SERVER_LANES}
+"""Every other device is a GPU (``gpuN``, a DCGM node's ``<node>/gpuN``)."""
 LOWEST = frozenset({"sm_clock_mhz", "cpu_clock_mhz"})
 
 
@@ -123,7 +131,7 @@ def _tps_lane(session: Session, origin: int, bin_ns: int) -> Lane:
 
 
 def lanes_of(session: Session) -> list[Lane]:
-    """The lanes of a session, in display order (tokens/s, then each GPU, then the CPU)."""
+    """The lanes of a session, in display order (tokens/s, then each GPU and the server, then the CPU)."""
     origin = _origin(session)
     bin_ns = max(_duration_ns(session, origin) // MAX_POINTS, 1)
     lanes = [_tps_lane(session, origin, bin_ns)]
@@ -131,7 +139,7 @@ def lanes_of(session: Session) -> list[Lane]:
     for device in devices:
         samples = session.samples(device)
         times = np.fromiter((s.t_ns for s in samples), dtype=np.int64, count=len(samples))
-        for key, title, pairs in CPU_LANES if device == "cpu" else GPU_LANES:
+        for key, title, pairs in LANES_BY_DEVICE.get(device, GPU_LANES):
             traces: list[Trace] = []
             for value_key, limit_key in pairs:
                 for k, is_limit in ((value_key, False), (limit_key, True)):

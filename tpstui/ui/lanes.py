@@ -8,12 +8,13 @@ reason family was active gets that family's background in every lane) and the co
 - ``GaugeLane``: one telemetry value of one device as bars against its own limit
   (``stream.fields.Field.limit_key``: SM clock / max, core temperature / slowdown, hotspot /
   hotspot max, memory temperature / memory max, power / limit; % values against 100);
-- ``ThrottleLane``: one row, the active reason family in each column.
+- ``ThrottleLane``: one row, the active reason family in each column;
+- ``InFlightLane`` (``ui.lane_layout``): requests in flight, in an endpoint session.
 
-**Adding a lane kind** (a system-TPS or an in-flight-requests lane, say): subclass ``Lane``,
-give it a ``key``, a ``label``, ``min_rows`` / ``max_rows`` and a ``priority`` (lower shows
-first when rows are short), implement ``cells(ctx, rows)`` from what the ``ViewModel`` holds,
-and add it in ``build_lanes``. ``allocate`` fits any mix to the height, the widget draws it.
+**Adding a lane kind**: subclass ``Lane``, give it a ``key``, a ``label``, ``min_rows`` /
+``max_rows`` and a ``priority`` (lower shows first when rows are short), implement
+``cells(ctx, rows)`` from what the ``ViewModel`` holds, and add it in ``lane_layout.build_lanes``.
+``lane_layout.allocate`` fits any mix to the height, the widget draws it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from tpstui.stream.fields import field
 from tpstui.ui import format as fmt
-from tpstui.ui.model import LANE_KEYS, ViewModel, device_kind
+from tpstui.ui.model import ViewModel, device_kind
 from tpstui.ui.timeline import Columns, column_edges
 
 __all__ = [
@@ -37,10 +38,10 @@ __all__ = [
     "LaneContext",
     "ThrottleLane",
     "TpsLane",
-    "allocate",
-    "build_lanes",
+    "bar_cells",
     "family_columns",
     "nice_ceiling",
+    "span_columns",
 ]
 
 KINDS = ("base", "good", "poor", "avg", "avg_on_good", "avg_on_poor", "mark", "spark", "hot", "axis",
@@ -49,6 +50,8 @@ KINDS = ("base", "good", "poor", "avg", "avg_on_good", "avg_on_poor", "mark", "s
 K = {name: index for index, name in enumerate(KINDS)}
 HOT_FRACTION = 0.9
 """A temperature or power this close to its own limit is drawn in the "poor" colour."""
+PAUSE_MARK = "▾"
+"""Top row of the tokens/s lane where the monitor itself paused (a GC or a long UI frame)."""
 BARS = np.array(list(" ▁▂▃▄▅▆▇█"))
 LINE = np.array(list("⣀⠤⠒⠉"))
 """The rolling line at four heights within a cell (braille), bottom to top."""
@@ -120,7 +123,7 @@ class Lane:
         raise NotImplementedError
 
 
-def _bars(fraction: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+def bar_cells(fraction: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Bars filling ``fraction`` (NaN: nothing) of ``rows`` rows: characters and a has-bar mask."""
     eighths = np.where(np.isfinite(fraction), np.round(np.clip(fraction, 0, 1) * rows * 8), -1).astype(np.int64)
     from_bottom = np.arange(rows - 1, -1, -1)[:, None]
@@ -177,6 +180,9 @@ class TpsLane(Lane):
         marked = (marks[None, :] >= 0) & ~has_bar & ~on_line
         chars = np.where(marked, np.where(marks[None, :] == 1, "╎", "┊"), chars)
         kinds = np.where(marked, K["mark"], kinds)
+        paused = span_columns(ctx.model.stall_arrays, ctx.start_ns, ctx.span_ns, ctx.now_ns, n)
+        chars[0] = np.where(paused, PAUSE_MARK, chars[0])  # the monitor paused here (a Stall event)
+        kinds[0] = np.where(paused, K["poor"], kinds[0])
         labels = [""] * rows
         labels[0] = fmt.rate(y_max)
         if rows >= 3:
@@ -194,11 +200,13 @@ class GaugeLane(Lane):
         self.value_key = key
         self.key = f"{device}:{key}"
         self.info = field(key)
-        self.tag = device_tag(device) if several and device != "cpu" else ""
+        self.tag = device_tag(device) if several and device_kind(device) == "gpu" else ""
         """Which device, when several are watched: "0" for gpu0, "node1/0" for a DCGM node's gpu0."""
         self.label = SHORT.get(key, self.info.brief)
         self.priority = priority
         self.percent = self.info.unit.startswith("%")
+        self.from_zero = self.percent or self.info.unit in ("", "tok/s")
+        """Counts and rates are drawn from 0; clocks, temperatures and power from near their lowest."""
         self.can_be_hot = key.startswith("temp") or key == "power_w"
         self.how = HOW.get(key, "max")
 
@@ -222,9 +230,9 @@ class GaugeLane(Lane):
         seen_max = float(finite.max()) if finite.size else None
         top = limit if limit else (seen_max or 1.0)
         # as the telemetry sparklines: a drop from the limit stays visible (percentages from 0)
-        low = 0.0 if self.percent else min(float(finite.min()) if finite.size else top, top / 2)
+        low = 0.0 if self.from_zero else min(float(finite.min()) if finite.size else top, top / 2)
         top = max(top, seen_max or top)
-        chars, has = _bars((values - low) / max(top - low, 1e-12), rows)
+        chars, has = bar_cells((values - low) / max(top - low, 1e-12), rows)
         if limit and self.can_be_hot:
             hot = values >= HOT_FRACTION * limit  # NaN compares False
             kinds = np.where(has, np.where(hot[None, :], K["hot"], K["spark"]), K["base"])
@@ -272,6 +280,24 @@ class ThrottleLane(Lane):
         return Cells(chars, kinds, [self.label])
 
 
+def span_columns(spans: tuple[np.ndarray, np.ndarray], start_ns: int, span_ns: int, now_ns: int, n: int) -> np.ndarray:
+    """Per column of the window: whether any of the (start, end) spans touches it (an open end:
+    ``now_ns``); a span shorter than a column still marks its column."""
+    starts, ends = spans
+    out = np.zeros(max(n, 0), dtype=bool)
+    if starts.size == 0 or n <= 0:
+        return out
+    edges = column_edges(start_ns, span_ns, n)
+    ends = np.minimum(ends, now_ns)
+    visible = (ends >= start_ns) & (starts < start_ns + span_ns) & (ends >= starts)
+    lo = np.clip(np.searchsorted(edges, starts[visible], side="right") - 1, 0, n)
+    hi = np.maximum(np.clip(np.searchsorted(edges, ends[visible], side="left"), 0, n), lo + 1)
+    cover = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(cover, lo, 1)
+    np.add.at(cover, np.minimum(hi, n), -1)
+    return np.cumsum(cover)[:n] > 0
+
+
 def family_columns(model: ViewModel, start_ns: int, span_ns: int, now_ns: int, n: int) -> np.ndarray:
     """Per column of the window: the reason family shown there (−1: none active).
 
@@ -295,56 +321,3 @@ def family_columns(model: ViewModel, start_ns: int, span_ns: int, now_ns: int, n
     for family in (2, 0, 1):  # later wins: other, then power, then thermal
         out[active[family]] = family
     return out
-
-
-def build_lanes(model: ViewModel) -> list[Lane]:
-    """The lanes the session has data for, in display order: tokens/s, each device's values, the
-    throttle strip (when a GPU is watched or a reason was seen)."""
-    lanes: list[Lane] = [TpsLane()]
-    devices = sorted(model.devices, key=lambda d: (device_kind(d) == "cpu", d))
-    gpus = [d for d in devices if device_kind(d) == "gpu"]
-    for device in devices:
-        state = model.devices[device]
-        keys = LANE_KEYS[device_kind(device)]
-        for rank, key in enumerate(keys):
-            if key in state.series:
-                # every device's clock before any temperature; the CPU last when there are GPUs
-                priority = 10 * (rank + 1) + (100 if gpus and device == "cpu" else 0)
-                lanes.append(GaugeLane(device, key, len(gpus) > 1, priority))
-    if gpus or model.spans:
-        lanes.append(ThrottleLane())
-    return lanes
-
-
-def allocate(lanes: list[Lane], rows: int) -> tuple[list[tuple[Lane, int]], int]:
-    """Rows for each lane that fits (in display order) and how many lanes did not fit.
-
-    Tokens/s first gets two fifths of the height (at least its minimum), the other lanes of
-    priority below 10 (the throttle strip) their minimum; then the rest are admitted by priority
-    at their minimum height while they fit; the admitted ones grow to their maximum in priority
-    order, and tokens/s takes what is left.
-    """
-    order = sorted(range(len(lanes)), key=lambda i: (lanes[i].priority, i))
-    given: dict[int, int] = {}
-    left = rows
-    for i in order:
-        lane = lanes[i]
-        if lane.priority < 10:
-            want = max(lane.min_rows, rows * 2 // 5) if isinstance(lane, TpsLane) else lane.min_rows
-            given[i] = min(want, max(left, 0))
-            left -= given[i]
-    for i in order:
-        if i not in given and lanes[i].min_rows <= left:
-            given[i] = lanes[i].min_rows
-            left -= lanes[i].min_rows
-    tps = [i for i in given if isinstance(lanes[i], TpsLane)]
-    for i in order:
-        if i in given and i not in tps and left > 0:
-            extra = min(lanes[i].max_rows - given[i], left)
-            given[i] += extra
-            left -= extra
-    for i in tps:
-        given[i] += left
-        left = 0
-    shown = [(lanes[i], given[i]) for i in range(len(lanes)) if given.get(i, 0) > 0]
-    return shown, len(lanes) - len(shown)

@@ -47,7 +47,7 @@ SYNC_FULL_LIMIT = 20_000
 LANE_KEYS = {
     "gpu": ("sm_clock_mhz", "temp_c", "temp_hotspot_c", "temp_mem_c", "power_w", "bw_util_pct"),
     "cpu": ("cpu_clock_mhz", "util_pct", "temp_c"),
-    "server": (),
+    "server": ("requests_running", "requests_waiting", "kv_cache_pct", "server_gen_tps"),
 }
 """The telemetry values the timeline can show as lanes, per kind of device, in lane order."""
 
@@ -310,6 +310,9 @@ class ViewModel:
         """"Throttled now" at this frame: the one answer the header, timeline and telemetry show."""
         self.throttle_arrays = ThrottleArrays.of([])
         self._throttle_changes = 0
+        self.stall_arrays: tuple[np.ndarray, np.ndarray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+        """(start, end) of the monitor's own pauses (``Stall`` events) so far, for the tokens/s lane."""
+        self._run_spans: tuple[int, np.ndarray, np.ndarray] | None = None
         self.full: FullStats | None = None
         self.policy = FullStatsPolicy()
         self.now_ns = 0
@@ -329,6 +332,7 @@ class ViewModel:
         self._pull_runs(session)
         self._pull_telemetry(session)
         self._pull_throttle(session)
+        self._pull_stalls(session)
 
     @property
     def origin_ns(self) -> int | None:
@@ -409,6 +413,30 @@ class ViewModel:
         self.throttle = throttle_now(self.spans)
         self.throttle_arrays = ThrottleArrays.of(self.spans)
         self.throttle_version += 1
+
+    def _pull_stalls(self, session: Session) -> None:
+        stalls = session.stalls()
+        if len(stalls) != self.stall_arrays[0].size:
+            starts = np.array([s.t_ns for s in stalls], dtype=np.int64)
+            self.stall_arrays = (starts, np.array([s.end_ns for s in stalls], dtype=np.int64))
+            self.version += 1
+
+    def run_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every run's (start, end) so far; a run still going ends far in the future, a failed one at
+        its last sign of life. Rebuilt only when runs changed (``version``)."""
+        if self._run_spans is None or self._run_spans[0] != self.version:
+            starts, ends = [], []
+            for state in self.runs.values():
+                tail = state.tail
+                starts.append(tail.started.t_ns)
+                if tail.finished is not None:
+                    ends.append(tail.finished.t_ns)
+                elif tail.error is not None:
+                    ends.append(max(tail.last_any_ns, tail.started.t_ns))
+                else:
+                    ends.append(1 << 62)
+            self._run_spans = (self.version, np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64))
+        return self._run_spans[1], self._run_spans[2]
 
     def _pull_telemetry(self, session: Session) -> None:
         origin = self.origin_ns

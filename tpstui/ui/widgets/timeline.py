@@ -20,7 +20,8 @@ from textual.strip import Strip
 
 from tpstui.state.throttle import FAMILIES
 from tpstui.ui import format as fmt
-from tpstui.ui.lanes import KINDS, LaneContext, allocate, build_lanes, family_columns
+from tpstui.ui.lane_layout import allocate, build_lanes
+from tpstui.ui.lanes import KINDS, PAUSE_MARK, LaneContext, family_columns
 from tpstui.ui.model import ViewModel
 from tpstui.ui.timeline import NS
 from tpstui.ui.widgets.lines import LinesWidget
@@ -181,6 +182,8 @@ class TimelinePanel(LinesWidget):
         families: list[Segment] = []
         for family in sorted({int(f) for f in model.throttle_arrays.family.tolist()}):
             families += [Segment(" ▆", palette[KINDS.index(FAMILIES[family])]), Segment(FAMILIES[family], axis)]
+        if model.stall_arrays[0].size:
+            families += [Segment(f" {PAUSE_MARK}", palette[KINDS.index("poor")]), Segment("pause", axis)]
         window = [Segment(f"  {model.axis.describe()}", axis)]
         if self.hidden_lanes:
             window.append(Segment(f" · +{self.hidden_lanes} lane(s) on a taller terminal", axis))
