@@ -58,6 +58,7 @@ def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, s
     cols, rows = (int(x) for x in args.size.split("x"))
     extra = ["--loop"] if args.loop else ["--exit-when-done"]
     extra += ["--ui-cpu", str(args.ui_cpu)] if args.ui_cpu is not None else []
+    extra += ["--fps", str(args.fps)] if args.fps is not None else []
     command = [*TPSTUI, "run", *workload(args, runs), "--record", str(record), *extra]
     pid, fd = pty.fork()
     if pid == 0:  # the child: its terminal is the pty
@@ -158,6 +159,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--telemetry", default="cpu", help="cpu (default) or nvml (the fake NVML library)")
     parser.add_argument("--ui-cpu", type=float, help="live side: the app's --ui-cpu (default: the app's default)")
+    parser.add_argument("--fps", type=float, help="live side: the app's --fps (default: the app's default)")
     parser.add_argument("--loop", type=float, default=0.0, metavar="S", help="live side: --loop for S seconds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tpstui-distortion-") as name:
