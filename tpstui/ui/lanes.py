@@ -281,15 +281,15 @@ class ThrottleLane(Lane):
 
 
 def span_columns(spans: tuple[np.ndarray, np.ndarray], start_ns: int, span_ns: int, now_ns: int, n: int) -> np.ndarray:
-    """Per column of the window: whether any of the (start, end) spans touches it (an open end:
-    ``now_ns``); a span shorter than a column still marks its column."""
+    """Per column of the window: whether any of the (start, end) spans covers part of it (an open
+    end: ``now_ns``); a span shorter than a column still marks its column."""
     starts, ends = spans
     out = np.zeros(max(n, 0), dtype=bool)
     if starts.size == 0 or n <= 0:
         return out
     edges = column_edges(start_ns, span_ns, n)
     ends = np.minimum(ends, now_ns)
-    visible = (ends >= start_ns) & (starts < start_ns + span_ns) & (ends >= starts)
+    visible = (ends > start_ns) & (starts < start_ns + span_ns) & (ends > starts)
     lo = np.clip(np.searchsorted(edges, starts[visible], side="right") - 1, 0, n)
     hi = np.maximum(np.clip(np.searchsorted(edges, ends[visible], side="left"), 0, n), lo + 1)
     cover = np.zeros(n + 1, dtype=np.int64)
@@ -306,18 +306,7 @@ def family_columns(model: ViewModel, start_ns: int, span_ns: int, now_ns: int, n
     """
     spans = model.throttle_arrays
     out = np.full(n, -1, dtype=np.int64)
-    if spans.start_ns.size == 0 or n <= 0:
-        return out
-    edges = column_edges(start_ns, span_ns, n)
-    ends = np.minimum(spans.end_ns, now_ns)
-    cover = np.zeros((3, n + 1), dtype=np.int64)
-    lo = np.clip(np.searchsorted(edges, spans.start_ns, side="right") - 1, 0, n)
-    hi = np.clip(np.searchsorted(edges, ends, side="left"), 0, n)
-    visible = (ends > start_ns) & (spans.start_ns < start_ns + span_ns) & (ends > spans.start_ns)
-    hi = np.maximum(hi, lo + 1)  # a span shorter than a column still marks its column
-    np.add.at(cover, (spans.family[visible], lo[visible]), 1)
-    np.add.at(cover, (spans.family[visible], np.minimum(hi[visible], n)), -1)
-    active = np.cumsum(cover, axis=1)[:, :n] > 0
     for family in (2, 0, 1):  # later wins: other, then power, then thermal
-        out[active[family]] = family
+        mine = spans.family == family
+        out[span_columns((spans.start_ns[mine], spans.end_ns[mine]), start_ns, span_ns, now_ns, n)] = family
     return out
