@@ -112,15 +112,7 @@ class AmdGpu:
             value = _num(self._try(smi.amdsmi_get_temp_metric, kind, metric))
             if value:
                 self.static[key] = value
-        values: dict[str, float] = {}
-        for reader in list(self.readers):
-            try:
-                values.update(reader())
-            except smi.AmdSmiLibraryException as error:
-                if error.err_code in LOST:
-                    raise
-                if error.err_code in UNSUPPORTED:
-                    self.readers.remove(reader)
+        values = self._read_values()
         for reasons in (self._violation_reasons, self._metrics_reasons, None):
             self.reasons_reader = reasons
             try:
@@ -207,6 +199,19 @@ class AmdGpu:
         return decode_indep_throttle(int(metrics.indep_throttle_status))
 
     # -- sampling ------------------------------------------------------------------------------------
+    def _read_values(self) -> dict[str, float]:
+        """Every reader's values; a reader the GPU does not support is dropped for good, a lost GPU raises."""
+        values: dict[str, float] = {}
+        for reader in tuple(self.readers):
+            try:
+                values.update(reader())
+            except self.smi.AmdSmiLibraryException as error:
+                if error.err_code in LOST:
+                    raise
+                if error.err_code in UNSUPPORTED:
+                    self.readers.remove(reader)
+        return values
+
     def read(self) -> Reading:
         if self.error is not None:
             return Reading(self.device, {}, error=self.error)
@@ -214,14 +219,7 @@ class AmdGpu:
         values = dict(self.static)
         reasons: list[str] = []
         try:
-            for reader in tuple(self.readers):
-                try:
-                    values.update(reader())
-                except smi.AmdSmiLibraryException as error:
-                    if error.err_code in LOST:
-                        raise
-                    if error.err_code in UNSUPPORTED:
-                        self.readers.remove(reader)
+            values.update(self._read_values())
             if self.reasons_reader is not None:
                 reasons = self.last_reasons = self.reasons_reader()
         except smi.AmdSmiLibraryException as error:
