@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
+from tests.pilot import settle
 from tpstui.sources.base import Unrecorded
 from tpstui.sources.scripted import NS, T0_NS, Script, ScriptedSource, SyntheticSource, scripted_events
 from tpstui.state import metrics
@@ -36,14 +37,6 @@ def run_async(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
 DEADLINE_S = 20.0
 """How long a test waits for a real-time source before failing (never asserted as a timing)."""
 
-
-async def settle(pilot: Pilot[int], frames: int = 4) -> None:
-    """Run a few frames and let layout and rendering catch up."""
-    app = pilot.app
-    assert isinstance(app, TpsApp)
-    for _ in range(frames):
-        app.tick(force=True)
-        await pilot.pause(0.02)
 
 
 async def wait_for(pilot: Pilot[int], condition: Callable[[], bool]) -> None:

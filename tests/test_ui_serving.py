@@ -13,9 +13,9 @@ import math
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
 from tests.endpoint_servers import FakeServer, fake_sse
+from tests.pilot import settle
 from tpstui.sources.endpoint.engine import EndpointEngine
 from tpstui.sources.endpoint.settings import EndpointSettings
 from tpstui.sources.live import LiveSession
@@ -63,13 +63,6 @@ def serving_events(requests: int = 12, concurrency: int = 4, tokens: int = 24) -
 def frozen(at_s: float = 1.6) -> TpsApp:
     return TpsApp(ScriptedSource(serving_events(), at_ns=T0_NS + int(at_s * NS)), theme="dark")
 
-
-async def settle(pilot: Pilot[Any]) -> None:
-    app = pilot.app
-    assert isinstance(app, TpsApp)
-    for _ in range(4):
-        app.tick(force=True)
-        await pilot.pause(0.02)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
+from tests.pilot import settle
 from tpstui.sources.scenario import throttle_scenario_events
 from tpstui.sources.scripted import NS, T0_NS, ScriptedSource
 from tpstui.ui.app import TpsApp
@@ -27,13 +27,6 @@ SIZES = [(80, 24), (120, 30), (160, 48), (200, 60)]
 def frozen_app(theme: str) -> TpsApp:
     return TpsApp(ScriptedSource(throttle_scenario_events(), at_ns=FROZEN_AT_NS), theme=theme)
 
-
-async def settle(pilot: Pilot[Any]) -> None:
-    app = pilot.app
-    assert isinstance(app, TpsApp)
-    for _ in range(4):
-        app.tick(force=True)
-        await pilot.pause(0.02)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 import pytest
-from textual.pilot import Pilot
 
+from tests.pilot import settle
 from tpstui.sources.scenario import throttle_scenario_events
 from tpstui.sources.scripted import NS, T0_NS, Script, ScriptedSource, scripted_events
 from tpstui.state import metrics
@@ -39,13 +39,6 @@ def run_async(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
 
     return wrapper
 
-
-async def settle(pilot: Pilot[int], frames: int = 4) -> None:
-    app = pilot.app
-    assert isinstance(app, TpsApp)
-    for _ in range(frames):
-        app.tick(force=True)
-        await pilot.pause(0.02)
 
 
 def cycle_events(seconds: int = 8) -> list[Event]:
