@@ -13,6 +13,7 @@ live ÷ bench. Targets: decode TPS ratio ≥ 0.97, ITL p99 ratio ≤ 1.15.
     python benchmarks/live_distortion.py --size 80x24
     python benchmarks/live_distortion.py --telemetry nvml      # the fake NVML library (built with gcc)
     python benchmarks/live_distortion.py --loop 120            # live: --loop for 120 s, then q
+    python benchmarks/live_distortion.py --same-process        # both sides: generation in tpstui's process
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ TPSTUI = [sys.executable, "-m", "tpstui"]
 def workload(args: argparse.Namespace, runs: int) -> list[str]:
     return [
         "-n", str(args.tokens), "--ignore-eos", "--runs", str(runs), "--warmup", str(args.warmup),
-        "--telemetry", args.telemetry, "--device", "cpu",
+        "--telemetry", args.telemetry, "--device", "cpu", *(["--same-process"] if args.same_process else []),
     ]  # fmt: skip
 
 
@@ -54,7 +55,8 @@ def run_bench(args: argparse.Namespace, runs: int, record: Path, env: dict[str, 
 
 def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> tuple[int, float]:
     """The real app on a pty; returns the bytes it wrote to the terminal and its main thread's CPU
-    share (CPU seconds of the app's main thread, where Textual draws, over the app's wall time)."""
+    share (CPU seconds of the app's main thread, where Textual draws, over the app's wall time; the
+    model generates in a child process unless --same-process)."""
     cols, rows = (int(x) for x in args.size.split("x"))
     extra = ["--loop"] if args.loop else ["--exit-when-done"]
     extra += ["--ui-cpu", str(args.ui_cpu)] if args.ui_cpu is not None else []
@@ -161,6 +163,7 @@ def main() -> None:
     parser.add_argument("--ui-cpu", type=float, help="live side: the app's --ui-cpu (default: the app's default)")
     parser.add_argument("--fps", type=float, help="live side: the app's --fps (default: the app's default)")
     parser.add_argument("--loop", type=float, default=0.0, metavar="S", help="live side: --loop for S seconds")
+    parser.add_argument("--same-process", action="store_true", help="both sides: generate in tpstui's own process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tpstui-distortion-") as name:
         tmp = Path(name)
@@ -197,6 +200,7 @@ def main() -> None:
         print(
             f"{args.size}, telemetry {args.telemetry}, {args.tokens} tokens × {args.runs} runs"
             + (f", live --loop {args.loop:g} s" if args.loop else "")
+            + (", --same-process" if args.same_process else "")
             + f": median ratio live/bench over {args.pairs} pairs: decode TPS {statistics.median(ratios['decode']):.3f}"
             f" (target ≥ 0.97), ITL p99 {statistics.median(ratios['p99']):.3f} (target ≤ 1.15)"
         )

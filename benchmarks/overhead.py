@@ -7,12 +7,16 @@ and the CPU telemetry sampler at 10 Hz. Both sides are measured the same way (to
 of ``generate()``), and the median ratio is printed. Target ≥ 0.99. ``--app headless|pty`` attaches the live app
 (overhead_app.py; target ≥ 0.97).
 
-    python benchmarks/overhead.py [--pairs 6] [--tokens 64] [--app headless|pty]
+    python benchmarks/overhead.py [--pairs 6] [--tokens 64] [--app headless|pty] [--isolated]
+
+``--isolated``: tpstui's side is ``IsolatedEngine`` (generation in a child process, what ``tpstui
+bench`` and ``tpstui run`` do by default) and the bare side runs in this process.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from typing import Any
@@ -21,6 +25,7 @@ import torch
 
 from tpstui.settings import RunSettings
 from tpstui.sources.generation.engine import TransformersEngine
+from tpstui.sources.generation.isolated import IsolatedEngine
 from tpstui.sources.live import LiveSession
 from tpstui.sources.telemetry.select import TelemetryOptions
 from tpstui.stream.events import RunFinished, RunStarted
@@ -47,13 +52,16 @@ def bare_rate(loaded: Any, prompt_ids: list[int], tokens: int) -> tuple[float, f
 class TpstuiSide:
     """tpstui's live path; one measured run per call."""
 
-    def __init__(self, settings: RunSettings, telemetry: str) -> None:
-        self.engine = TransformersEngine(settings)
+    def __init__(self, settings: RunSettings, telemetry: str, isolated: bool = False) -> None:
+        self.engine: Any = IsolatedEngine(settings) if isolated else TransformersEngine(settings)
         self.live = LiveSession(self.engine, TelemetryOptions(backend=telemetry, sample_hz=10.0))
         self.live.open()
-        assert self.engine.loaded is not None and self.engine.prompt is not None
-        self.loaded = self.engine.loaded
-        self.prompt = self.engine.prompt
+        bare = self.engine if not isolated else TransformersEngine(settings)
+        if isolated:  # the bare side needs the model in this process too (the child has its own copy)
+            bare.load(lambda fraction, stage: None)
+        assert bare.loaded is not None and bare.prompt is not None
+        self.loaded = bare.loaded
+        self.prompt = bare.prompt
         self.starts: dict[int, int] = {}
         self.ends: dict[int, RunFinished] = {}
         self.live.bus.subscribe(self._watch)
@@ -67,19 +75,27 @@ class TpstuiSide:
     def rate(self) -> tuple[float, float, float]:
         """(tokens / wall time of generate(), tpstui's own decode TPS, process CPU s per token) of one run.
 
-        The CPU figure counts every thread of the process (generation, pump, sampler), so its
-        ratio to the bare method's is tpstui's extra work, whatever the VM's steal time does to
-        the wall clock.
+        The CPU figure counts every thread of the process (generation, pump, sampler), and with
+        ``--isolated`` the generation child's too, so its ratio to the bare method's is tpstui's
+        extra work, whatever the VM's steal time does to the wall clock.
         """
-        cpu = time.process_time()
+        cpu = self._cpu()
         self.engine.request_runs(1, 0)
         assert self.engine.wait_idle(600)
-        cpu = time.process_time() - cpu
+        cpu = self._cpu() - cpu
         run = max(self.ends)
         finished = self.ends[run]
         wall = (finished.t_ns - self.starts[run]) / 1e9
         decode = self.live.session.run(run).metrics().output_tps or 0.0
         return finished.tokens / wall, decode, cpu / finished.tokens
+
+    def _cpu(self) -> float:
+        """CPU seconds of this process, plus the generation child's when there is one (from /proc)."""
+        if self.engine.pid == os.getpid():
+            return time.process_time()
+        with open(f"/proc/{self.engine.pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return time.process_time() + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -91,6 +107,8 @@ def main() -> None:
                         help="attach the live app (see overhead_app.py)")  # fmt: skip
     parser.add_argument("--fps", type=float, default=10.0, help="the app's frame rate (--app)")
     parser.add_argument("--ui-cpu", type=float, default=1.5, help="the app's CPU budget, %% of a core (--app)")
+    parser.add_argument("--isolated", action="store_true",
+                        help="tpstui's side generates in a child process, as tpstui bench does by default")  # fmt: skip
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.app != "none":
@@ -99,7 +117,7 @@ def main() -> None:
         main_attached(args)
         return
     settings = RunSettings(device="cpu", max_new_tokens=args.tokens, ignore_eos=True, runs=1, warmup=0)
-    side = TpstuiSide(settings, args.telemetry)
+    side = TpstuiSide(settings, args.telemetry, args.isolated)
     prompt = side.prompt.ids
     bare_rate(side.loaded, prompt, args.tokens)  # warm-up, both sides
     side.rate()
@@ -122,7 +140,8 @@ def main() -> None:
         )
     side.live.close()
     print(
-        f"embedded model, {args.tokens} tokens, {args.pairs} pairs, telemetry={args.telemetry}: "
+        f"embedded model, {args.tokens} tokens, {args.pairs} pairs, telemetry={args.telemetry}"
+        f"{', tpstui in a child process' if args.isolated else ''}: "
         f"median bare {statistics.median(bare_all):.2f} tok/s, tpstui {statistics.median(ours_all):.2f} tok/s "
         f"(its decode TPS {statistics.median(decode_all):.2f}); median ratio {statistics.median(ratios):.3f}; "
         f"process CPU per token tpstui ÷ bare: median {statistics.median(cpu_ratios):.3f}"

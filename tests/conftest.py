@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,11 @@ import pytest
 from tpstui.settings import RunSettings
 from tpstui.state.session import Session
 from tpstui.stream.events import Event, EventBus
+
+# tpstui lowers its own priority once generation runs in its child process; the tests run tpstui
+# in-process, and must not leave pytest (and every server it starts later) at nice 19. The tests
+# of that lowering set it back (tests/test_isolated_engine.py).
+os.environ["TPSTUI_MONITOR_NICE"] = "0"
 
 TINY_CORPUS = (
     "the quick brown fox jumps over the lazy dog while the gpu grows hot and its clocks fall "

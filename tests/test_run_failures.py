@@ -134,7 +134,7 @@ def test_bench_with_failing_runs_exits_1_and_lists_them(tiny_model_dir: Path, tm
         "sys.exit(main(sys.argv[1:]))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, "bench", "--model", str(tiny_model_dir), "--device", "cpu",
+        [sys.executable, "-c", script, "bench", "--same-process", "--model", str(tiny_model_dir), "--device", "cpu",
          "--telemetry", "none", "--runs", "2", "--warmup", "0", "-n", "4", "--json", str(out)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -147,9 +147,7 @@ def test_bench_with_failing_runs_exits_1_and_lists_them(tiny_model_dir: Path, tm
     assert [r["status"] for r in runs] == ["failed", "failed"]
 
 
-def test_the_app_shows_a_failed_run_and_exits_1(
-    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_app_shows_a_failed_run_and_exits_1(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(seed: int, deterministic: bool = False) -> None:
         raise RuntimeError("the seed was refused")
 

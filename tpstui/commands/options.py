@@ -46,6 +46,12 @@ def add_run_options(parser: argparse.ArgumentParser, runs_default: int, warmup_d
         metavar="IMPL",
         help=f"attention kernel: {', '.join(ATTN_IMPLEMENTATIONS)}",
     )
+    model.add_argument(
+        "--same-process",
+        action="store_true",
+        help="generate in tpstui's own process (default: a child process, so the monitor cannot hold "
+        "generation's GIL); for comparisons and debugging",
+    )
 
     prompt = parser.add_argument_group("prompt")
     source = prompt.add_mutually_exclusive_group()
@@ -375,8 +381,10 @@ def _why(label: str) -> str:
     return f" {why}" if why else ""
 
 
-def engine_from_args(args: argparse.Namespace, loop: bool = False) -> TokenEngine:
-    """The engine the options ask for: an ``EndpointEngine`` with ``--endpoint``, else a ``TransformersEngine``."""
+def engine_from_args(args: argparse.Namespace, loop: bool = False, *, quiet: bool = False) -> TokenEngine:
+    """The engine the options ask for: an ``EndpointEngine`` with ``--endpoint``, else transformers in
+    a child process (``IsolatedEngine``; ``quiet``: its output goes nowhere) or, with
+    ``--same-process``, in this one (``TransformersEngine``)."""
     from tpstui.errors import UserError
 
     if getattr(args, "endpoint", None):
@@ -386,6 +394,11 @@ def engine_from_args(args: argparse.Namespace, loop: bool = False) -> TokenEngin
     for name, default in ENDPOINT_DEFAULTS.items():
         if getattr(args, name, default) != default:
             raise UserError(f"--{name.replace('_', '-')} needs --endpoint URL.")
-    from tpstui.sources.generation.engine import TransformersEngine
+    settings = settings_from_args(args, loop=loop)
+    if getattr(args, "same_process", False):
+        from tpstui.sources.generation.engine import TransformersEngine
 
-    return TransformersEngine(settings_from_args(args, loop=loop))
+        return TransformersEngine(settings)
+    from tpstui.sources.generation.isolated import IsolatedEngine
+
+    return IsolatedEngine(settings, quiet=quiet)

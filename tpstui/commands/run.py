@@ -56,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run_live(args: argparse.Namespace) -> int:
     from tpstui.sources.live import LiveSession
 
-    engine = engine_from_args(args, loop=args.loop)
+    engine = engine_from_args(args, loop=args.loop, quiet=True)  # the app owns the terminal
     telemetry = telemetry_options_from_args(args)
     if not 1 <= args.fps <= 60:
         raise UserError(f"--fps must be between 1 and 60 (got {args.fps:g}).")

@@ -52,6 +52,9 @@ class TokenEngine(Protocol):
     """The runs the user asked for."""
     device: str
     """Where it runs, as the user named it ("auto", "cpu", "cuda:1"): telemetry watches those GPUs."""
+    separate_process: bool
+    """Tokens are made and stamped in a child process: this process's pauses (its garbage
+    collections, the app's frames) cannot hold them up, and the child watches its own."""
 
     def settings(self) -> dict[str, Any]:
         """The settings recorded in ``SessionStarted`` (never a secret such as an API key)."""
@@ -86,6 +89,11 @@ class TokenEngine(Protocol):
         """A thread of the engine is still running (a decode step that outlasted ``close``)."""
         ...
 
+    @property
+    def pid(self) -> int:
+        """The process that generates (this one, or the engine's child once it has started)."""
+        ...
+
 
 @runtime_checkable
 class SessionSource(Protocol):
@@ -117,8 +125,9 @@ class SessionSource(Protocol):
         ...
 
     def note_pause(self, start_ns: int, end_ns: int, detail: str) -> None:
-        """The app held its main thread from ``start_ns`` to ``end_ns``: a live source records it
-        as a ``Stall`` ("ui"); a replay ignores it (nothing it shows is being measured)."""
+        """The app held its main thread from ``start_ns`` to ``end_ns``: a live source whose tokens
+        are stamped in this process records it as a ``Stall`` ("ui"); a replay ignores it (nothing
+        it shows is being measured), and so does a live source whose engine is a child process."""
         ...
 
     def start(self) -> None:

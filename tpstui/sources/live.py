@@ -26,6 +26,7 @@ from tpstui.errors import UserError, error_line
 from tpstui.settings import public_url
 from tpstui.sources.base import Progress, TokenEngine
 from tpstui.sources.pauses import PauseWatch, freeze_heap
+from tpstui.sources.priority import yield_to
 from tpstui.sources.telemetry.bounded import OPEN_WAIT_S, BoundedBackend
 from tpstui.sources.telemetry.cpu import cpu_model
 from tpstui.sources.telemetry.sampler import Sampler
@@ -81,8 +82,9 @@ class LiveSession:
         unique_name: bool = False,
     ) -> None:
         self.engine = engine
-        self.telemetry = replace(telemetry or TelemetryOptions(), device=engine.device)
-        """``--telemetry``, ``--sample-hz``, ``--gpus``, ``--peak-bw``; the GPUs follow the engine's device."""
+        self.telemetry = replace(telemetry or TelemetryOptions(), device=engine.device, process=lambda: engine.pid)
+        """``--telemetry``, ``--sample-hz``, ``--gpus``, ``--peak-bw``; the GPUs follow the engine's device,
+        the process memory the engine's process."""
         self.bus = EventBus()
         self.session_state = Session()
         self.bus.subscribe(self.session_state.apply)
@@ -96,8 +98,9 @@ class LiveSession:
         self.backend: BoundedBackend | None = None
         self.scrapers: list[Sampler] = []
         """Samplers of the scraped backends (``--server-metrics``, ``--dcgm``), at ``scrape_hz``."""
-        self.pauses = PauseWatch(self.bus)
-        """Publishes the process's own garbage collections and UI stalls as ``Stall`` events."""
+        self.pauses = PauseWatch(self.bus, watch_gc=not engine.separate_process)
+        """Publishes this process's garbage collections and UI stalls as ``Stall`` events when they
+        can hold up generation (an engine in a child process publishes its own collections)."""
         self.model: ModelLoaded | None = None
         self._notes: list[str] = []
         self._engine_started = False
@@ -187,6 +190,8 @@ class LiveSession:
             self.bus.publish(RunFailed(time.perf_counter_ns(), -1, error_line(error)))
             raise UserError(error_line(error)) from None
         freeze_heap()  # the model's objects live as long as the session: keep full collections off them
+        if self.engine.separate_process:
+            yield_to(self.engine.pid)
         report(1.0, "ready")
         self.bus.publish(model)
         self.model = model
@@ -218,7 +223,8 @@ class LiveSession:
         return time.perf_counter_ns()
 
     def note_pause(self, start_ns: int, end_ns: int, detail: str) -> None:
-        self.pauses.note(start_ns, end_ns, "ui", detail)
+        if not self.engine.separate_process:
+            self.pauses.note(start_ns, end_ns, "ui", detail)
 
     def start(self) -> None:
         """Run the start-up sequence and the planned runs on a starter thread; returns at once."""

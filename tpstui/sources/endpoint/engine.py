@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import os
 import subprocess
 import sys
 import threading
@@ -37,6 +38,9 @@ LOOP_DISTINCT = 256
 
 class EndpointEngine:
     """Requests to an OpenAI-compatible server (implements ``tpstui.sources.base.TokenEngine``)."""
+
+    separate_process = True
+    """Requests are sent and their tokens stamped in the client process (``endpoint.worker``)."""
 
     def __init__(self, settings: EndpointSettings) -> None:
         self.endpoint = settings
@@ -164,6 +168,11 @@ class EndpointEngine:
     @property
     def alive(self) -> bool:
         return self._pump is not None and self._pump.is_alive()
+
+    @property
+    def pid(self) -> int:
+        """This process: the model runs in the server, wherever that is (the client does not generate)."""
+        return os.getpid()
 
     def _send(self, message: list[Any]) -> bool:
         process = self._process

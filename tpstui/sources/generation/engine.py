@@ -8,6 +8,7 @@ here imports torch at module import: ``load()`` does, on the caller's thread.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,8 @@ class TransformersEngine:
     ``logits_processors`` are added to every ``generate()`` (tests use one that sleeps a known
     time per step).
     """
+
+    separate_process = False
 
     def __init__(self, settings: RunSettings, logits_processors: Sequence[Any] = ()) -> None:
         self.run_settings = settings
@@ -108,3 +111,7 @@ class TransformersEngine:
     @property
     def alive(self) -> bool:
         return self.runner is not None and self.runner.alive
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+from collections.abc import Callable
 from typing import Any
 
 from tpstui.sources.telemetry.base import BackendUnavailable, DeviceInfo, Reading
@@ -32,13 +33,15 @@ class CpuBackend:
 
     name = "cpu"
 
-    def __init__(self, pid: int | None = None) -> None:
+    def __init__(self, process: Callable[[], int] = os.getpid) -> None:
         try:
             import psutil
         except ImportError as error:  # pragma: no cover - psutil is a dependency
             raise BackendUnavailable(f"psutil is not installed ({error})") from None
         self._psutil: Any = psutil
-        self._process = psutil.Process(pid or os.getpid())
+        self._pid_of = process
+        """The process whose RSS is reported: the generating one, which may start after this backend."""
+        self._process = psutil.Process(process())
         psutil.cpu_percent(percpu=True)  # prime: the first call has no interval to measure
         self._cores = psutil.cpu_count(logical=True) or 1
         self._max_mhz = self._max_clock()
@@ -97,6 +100,9 @@ class CpuBackend:
         values["mem_used_mb"] = (memory.total - memory.available) / MIB
         values["mem_total_mb"] = memory.total / MIB
         with contextlib.suppress(ps.NoSuchProcess, ps.AccessDenied):
+            pid = self._pid_of()
+            if pid != self._process.pid:
+                self._process = ps.Process(pid)
             values["rss_mb"] = self._process.memory_info().rss / MIB
         temperature = self._temperature() if self._has_sensor else None
         if temperature is not None:

@@ -6,6 +6,7 @@ hangs while opening delays start-up by ``OPEN_WAIT_S`` at most.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ class TelemetryOptions:
     """``--dcgm``: DCGM exporter URLs (one per node), scraped beside the local backend."""
     scrape_hz: float = 2.0
     """``--scrape-hz``: how often the server metrics and the DCGM exporters are scraped."""
+    process: Callable[[], int] = os.getpid
+    """The generating process (``TokenEngine.pid``): the CPU backend reports its memory (RSS)."""
 
 
 def _open_nvml(options: TelemetryOptions) -> Backend:
@@ -64,7 +67,7 @@ def _open_cpu(options: TelemetryOptions) -> Backend:
     from tpstui.sources.telemetry.bandwidth import CpuWithPeak, cpu_peak_bandwidth
     from tpstui.sources.telemetry.cpu import CpuBackend
 
-    backend = CpuBackend()
+    backend = CpuBackend(options.process)
     peak = options.peak_bw_gbs
     if peak is None and options.probe_cpu_bandwidth:
         peak = cpu_peak_bandwidth()
