@@ -33,6 +33,13 @@ def _loaded(engine: IsolatedEngine, collector: Collector) -> ModelLoaded:
     return model
 
 
+def _wait_for_tokens(collector: Collector) -> None:
+    """Until the first token of the run has arrived (a deadline, not a timing)."""
+    deadline = time.monotonic() + 30
+    while not any(isinstance(e, Tokens) for e in collector.events) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_runs_are_generated_in_the_child_and_stamped_on_this_clock(
     tiny_model_dir: Path, collector: Collector, tmp_path: Path
 ) -> None:
@@ -64,9 +71,7 @@ def test_stop_ends_the_run_in_the_child(tiny_model_dir: Path, collector: Collect
     try:
         _loaded(engine, collector)
         engine.request_runs(3, 0)
-        deadline = time.monotonic() + 30
-        while not any(isinstance(e, Tokens) for e in collector.events) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_for_tokens(collector)
         engine.stop()
         assert engine.wait_idle(10)
     finally:
@@ -80,9 +85,7 @@ def test_a_child_that_dies_fails_its_run_and_the_engine_goes_idle(tiny_model_dir
     try:
         _loaded(engine, collector)
         engine.request_runs(1, 0)
-        deadline = time.monotonic() + 30
-        while not any(isinstance(e, Tokens) for e in collector.events) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_for_tokens(collector)
         os.kill(engine.pid, signal.SIGKILL)
         assert engine.wait_idle(10)
     finally:
@@ -124,6 +127,18 @@ def test_the_child_watches_its_own_collections(tiny_model_dir: Path, collector: 
         engine.close()
     stalls = [e for e in collector.events if isinstance(e, Stall)]
     assert stalls and {s.kind for s in stalls} == {"gc"}
+
+
+def test_a_session_with_a_child_engine_records_no_pauses_of_this_process(tiny_model_dir: Path) -> None:
+    """This process's collections and the app's frames cannot hold up the child's tokens."""
+    from tpstui.sources.live import LiveSession
+    from tpstui.sources.telemetry.select import TelemetryOptions
+
+    live = LiveSession(IsolatedEngine(_settings(tiny_model_dir)), TelemetryOptions(backend="none"))
+    assert live.pauses is None
+    live.note_pause(1, 40_000_000, "frame 40 ms")
+    live.close()
+    assert live.session.stalls() == []
 
 
 def test_bench_generates_in_a_child_and_the_monitor_yields_the_cpu(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -179,10 +179,10 @@ def test_a_live_session_freezes_the_loaded_heap_and_watches_its_collections(tiny
     try:
         live.open()
         assert gc.get_freeze_count() > 0  # the model's objects are out of the collector's reach
-        assert live.pauses._on_gc in gc.callbacks
+        assert live.pauses is not None and live.pauses._on_gc in gc.callbacks
         live.request_planned_runs()
         assert live.engine.wait_idle(60)
     finally:
         live.close()
-    assert live.pauses._on_gc not in gc.callbacks
+    assert live.pauses is not None and live.pauses._on_gc not in gc.callbacks
     assert "monitor_pauses" in build_report(live.session, {})["runs"][0]

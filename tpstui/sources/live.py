@@ -98,9 +98,9 @@ class LiveSession:
         self.backend: BoundedBackend | None = None
         self.scrapers: list[Sampler] = []
         """Samplers of the scraped backends (``--server-metrics``, ``--dcgm``), at ``scrape_hz``."""
-        self.pauses = PauseWatch(self.bus, watch_gc=not engine.separate_process)
-        """Publishes this process's garbage collections and UI stalls as ``Stall`` events when they
-        can hold up generation (an engine in a child process publishes its own collections)."""
+        self.pauses: PauseWatch | None = None if engine.separate_process else PauseWatch(self.bus)
+        """Publishes this process's garbage collections and UI stalls as ``Stall`` events, where the
+        tokens are stamped in this process (an engine's child process watches its own)."""
         self.model: ModelLoaded | None = None
         self._notes: list[str] = []
         self._engine_started = False
@@ -143,7 +143,8 @@ class LiveSession:
         )
         with self._lock:
             self._check_cancel()
-            self.pauses.start()
+            if self.pauses is not None:
+                self.pauses.start()
             try:
                 self._start_telemetry()
             except UserError as error:
@@ -189,9 +190,10 @@ class LiveSession:
         except Exception as error:  # anything else loading raised: one line, never a traceback
             self.bus.publish(RunFailed(time.perf_counter_ns(), -1, error_line(error)))
             raise UserError(error_line(error)) from None
-        freeze_heap()  # the model's objects live as long as the session: keep full collections off them
         if self.engine.separate_process:
-            yield_to(self.engine.pid)
+            yield_to(self.engine.pid)  # the child has frozen its own heap
+        else:
+            freeze_heap()  # the model's objects live as long as the session: keep full collections off them
         report(1.0, "ready")
         self.bus.publish(model)
         self.model = model
@@ -223,7 +225,7 @@ class LiveSession:
         return time.perf_counter_ns()
 
     def note_pause(self, start_ns: int, end_ns: int, detail: str) -> None:
-        if not self.engine.separate_process:
+        if self.pauses is not None:
             self.pauses.note(start_ns, end_ns, "ui", detail)
 
     def start(self) -> None:
@@ -276,7 +278,8 @@ class LiveSession:
             self.backend.close()
         for scraper in self.scrapers:
             scraper.stop(timeout)
-        self.pauses.stop(timeout)
+        if self.pauses is not None:
+            self.pauses.stop(timeout)
         self.bus.publish(SessionEnded(time.perf_counter_ns()))
         if self.recorder is not None:
             self.recorder.close()

@@ -45,10 +45,8 @@ def freeze_heap() -> None:
 class PauseWatch:
     """Publishes ``Stall`` events for garbage collections and UI stalls while started."""
 
-    def __init__(self, bus: EventBus, gc_threshold_ns: int = GC_THRESHOLD_NS, *, watch_gc: bool = True) -> None:
+    def __init__(self, bus: EventBus, gc_threshold_ns: int = GC_THRESHOLD_NS) -> None:
         self._bus = bus
-        self._watch_gc = watch_gc
-        """False where generation runs in another process (which watches its own collections)."""
         self._gc_threshold_ns = gc_threshold_ns
         self._pending: deque[Stall] = deque()
         self._gc_started: dict[int, int] = {}
@@ -60,8 +58,7 @@ class PauseWatch:
     def start(self) -> None:
         if self._thread is not None:
             return
-        if self._watch_gc:
-            gc.callbacks.append(self._on_gc)
+        gc.callbacks.append(self._on_gc)
         self._thread = threading.Thread(target=self._run, name="tpstui-pauses", daemon=True)
         self._thread.start()
 
