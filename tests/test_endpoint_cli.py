@@ -39,6 +39,7 @@ def _bench(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, st
         (["--goodput", "ttft:fast"], "is not a number of milliseconds"),
         (["--batch-size", "2"], "--batch-size does not apply to --endpoint (use --concurrency)"),
         (["--model", "x"], "--model does not apply to --endpoint"),
+        (["--same-process"], "--same-process does not apply to --endpoint"),
         (["--range-ratio", "1.5"], "--range-ratio must be in [0, 1)"),
     ],
 )

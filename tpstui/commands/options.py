@@ -260,13 +260,14 @@ ENGINE_ONLY = {
     "dtype": ("auto", "--dtype"),
     "device": ("auto", "--device (telemetry watches this host's GPUs; --gpus chooses them)"),
     "attn_implementation": (None, "--attn-implementation"),
+    "same_process": (False, "--same-process (the endpoint client always stamps tokens in its own process)"),
     "batch_size": (1, "--batch-size (use --concurrency)"),
     "runs": (3, "--runs (use --num-requests or --duration)"),
     "warmup": (1, "--warmup (use --warmup-requests)"),
     "chat_template": ("auto", "--chat-template (the server applies its template)"),
     "top_k": (50, "--top-k"),
 }
-"""Options of the in-process engine that mean nothing for an endpoint, with their defaults."""
+"""Options of the local transformers engine that mean nothing for an endpoint, with their defaults."""
 
 
 def add_endpoint_options(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
-"""``tpstui run`` (also plain ``tpstui``): the live monitor app on a model in this process.
+"""``tpstui run`` (also plain ``tpstui``): the live monitor app on a local model or an endpoint.
 
-The app opens at once: loading (torch, the model) happens on the source's thread under a
-progress bar. Only the option parsing and the checks that need no torch happen before it.
+The app opens at once: loading (torch, the model: in the generation child process unless
+``--same-process``) happens while the app shows a progress bar. Only the option parsing and the
+checks that need no torch happen before it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The protocols of the sources layer: what a token engine provides, and what the app pulls.
 
-- ``TokenEngine``: a source of runs of tokens (the in-process transformers engine in
-  ``sources/generation``; an HTTP endpoint client is a sibling folder). ``LiveSession`` drives any
+- ``TokenEngine``: a source of runs of tokens (the transformers engine in ``sources/generation``,
+  in a child process or in this one; the HTTP endpoint client is a sibling folder). ``LiveSession`` drives any
   engine the same way: ``settings()`` for ``SessionStarted``, ``load()`` for ``ModelLoaded``, then
   ``start(bus)``, ``request_runs()``, ``stop()``, ``close()``.
 - ``SessionSource``: what the live app watches, live or replayed. The app never receives one
