@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,30 +67,30 @@ def test_runs_are_generated_in_the_child_and_stamped_on_this_clock(
     assert not engine.alive
 
 
-def test_stop_ends_the_run_in_the_child(tiny_model_dir: Path, collector: Collector) -> None:
-    engine = IsolatedEngine(_settings(tiny_model_dir, max_new_tokens=140, runs=3, warmup=0), [SleepPerStep(0.02)])
+def _interrupted_run(
+    model: Path, collector: Collector, runs: int, interrupt: Callable[[IsolatedEngine], None]
+) -> IsolatedEngine:
+    """Start ``runs`` long runs, ``interrupt`` the engine once the first token is here, wait until idle."""
+    engine = IsolatedEngine(_settings(model, max_new_tokens=140, runs=runs, warmup=0), [SleepPerStep(0.02)])
     try:
         _loaded(engine, collector)
-        engine.request_runs(3, 0)
+        engine.request_runs(runs, 0)
         _wait_for_tokens(collector)
-        engine.stop()
+        interrupt(engine)
         assert engine.wait_idle(10)
     finally:
         engine.close()
+    return engine
+
+
+def test_stop_ends_the_run_in_the_child(tiny_model_dir: Path, collector: Collector) -> None:
+    _interrupted_run(tiny_model_dir, collector, 3, IsolatedEngine.stop)
     ends = [e for e in collector.events if isinstance(e, RunFinished)]
     assert [(e.run, e.reason) for e in ends] == [(0, "stopped")] and ends[0].tokens < 140
 
 
 def test_a_child_that_dies_fails_its_run_and_the_engine_goes_idle(tiny_model_dir: Path, collector: Collector) -> None:
-    engine = IsolatedEngine(_settings(tiny_model_dir, max_new_tokens=140, runs=1, warmup=0), [SleepPerStep(0.02)])
-    try:
-        _loaded(engine, collector)
-        engine.request_runs(1, 0)
-        _wait_for_tokens(collector)
-        os.kill(engine.pid, signal.SIGKILL)
-        assert engine.wait_idle(10)
-    finally:
-        engine.close()
+    engine = _interrupted_run(tiny_model_dir, collector, 1, lambda engine: os.kill(engine.pid, signal.SIGKILL))
     failed = [e for e in collector.events if isinstance(e, RunFailed)]
     assert [(e.run, e.error) for e in failed] == [(0, "the generation process ended (signal SIGKILL)")]
     assert not engine.alive
