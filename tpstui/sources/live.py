@@ -190,10 +190,9 @@ class LiveSession:
         except Exception as error:  # anything else loading raised: one line, never a traceback
             self.bus.publish(RunFailed(time.perf_counter_ns(), -1, error_line(error)))
             raise UserError(error_line(error)) from None
+        freeze_heap()  # what loading left here lives as long as the session: keep full collections off it
         if self.engine.separate_process:
-            yield_to(self.engine.pid)  # the child has frozen its own heap
-        else:
-            freeze_heap()  # the model's objects live as long as the session: keep full collections off them
+            yield_to(self.engine.pid)  # a no-op where that process is this one (an endpoint's server generates)
         report(1.0, "ready")
         self.bus.publish(model)
         self.model = model

@@ -177,10 +177,7 @@ class IsolatedEngine:
                     self._open_run = None
                 self._bus.publish(event)
             elif message[0] == "idle":
-                with self._state:
-                    if message[2] == self._sent:
-                        self._idle = message[1]
-                        self._state.notify_all()
+                self._set_idle(message[1], answering=message[2])
             elif message[0] == "closed":
                 self._set_idle()
                 return
@@ -193,10 +190,12 @@ class IsolatedEngine:
             self._open_run = None
         self._set_idle()
 
-    def _set_idle(self) -> None:
+    def _set_idle(self, idle: bool = True, answering: int | None = None) -> None:
+        """Set the mirrored idle state; a report ``answering`` an older command than the last one sent is stale."""
         with self._state:
-            self._idle = True
-            self._state.notify_all()
+            if answering is None or answering == self._sent:
+                self._idle = idle
+                self._state.notify_all()
 
     def _wait_exit(self, timeout: float) -> bool:
         """Wait at most ``timeout`` for the child to end; True once it has."""
