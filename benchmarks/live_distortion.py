@@ -9,6 +9,11 @@ over measured runs), ITL p50 / p99 (over every gap of the measured runs), the lo
 gaps above 2× the median ITL, and the monitor pauses the recording holds; then the median ratios
 live ÷ bench. Targets: decode TPS ratio ≥ 0.97, ITL p99 ratio ≤ 1.15.
 
+Wall-clock figures on a small shared VM move with the neighbours' load, so each side also reports
+figures read from /proc that hardly do: the CPU time of tpstui's own process, how often its
+threads woke, how often the generating child's threads were preempted, and the CPU time stolen
+by the hypervisor while it ran.
+
     python benchmarks/live_distortion.py [--pairs 4] [--size 160x48] [--tokens 96] [--runs 3]
     python benchmarks/live_distortion.py --size 80x24
     python benchmarks/live_distortion.py --telemetry nvml      # the fake NVML library (built with gcc)
@@ -19,6 +24,7 @@ live ÷ bench. Targets: decode TPS ratio ≥ 0.97, ITL p99 ratio ≤ 1.15.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import os
@@ -48,15 +54,87 @@ def workload(args: argparse.Namespace, runs: int) -> list[str]:
     ]  # fmt: skip
 
 
-def run_bench(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> None:
+class ProcessWatch:
+    """Low-noise figures of one tpstui process and its children, read from /proc while they run.
+
+    Per thread the last reading is kept (a thread that has ended keeps its last counts): tpstui's
+    own CPU time and wakeups (voluntary context switches), and the involuntary context switches
+    of its children's threads (each one a preemption of the generating process by someone else);
+    and the CPU time the hypervisor stole from this machine meanwhile."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.threads: dict[tuple[int, int], tuple[float, int, int]] = {}
+        self.started, self.steal_start = time.monotonic(), steal_seconds()
+        self.main_cpu = 0.0
+        self._last = 0.0
+
+    def poll(self, every: float = 0.5) -> None:
+        if time.monotonic() - self._last < every:
+            return
+        self._last = time.monotonic()
+        self.steal_end = steal_seconds()
+        self.wall = self._last - self.started
+        for process in [self.pid, *children(self.pid)]:
+            with contextlib.suppress(OSError):
+                for tid in os.listdir(f"/proc/{process}/task"):
+                    reading = thread_counts(process, int(tid))
+                    if reading is not None:
+                        self.threads[(process, int(tid))] = reading
+        self.main_cpu = self.threads.get((self.pid, self.pid), (self.main_cpu, 0, 0))[0]
+
+    def figures(self) -> dict[str, float]:
+        mine = [v for (p, _), v in self.threads.items() if p == self.pid]
+        theirs = [v for (p, _), v in self.threads.items() if p != self.pid]
+        return {
+            "monitor_cpu": sum(v[0] for v in mine),
+            "monitor_wakeups": sum(v[1] for v in mine) / self.wall,
+            "child_preempted": sum(v[2] for v in theirs) / self.wall,
+            "steal": (self.steal_end - self.steal_start) / self.wall / (os.cpu_count() or 1),
+        }
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def thread_counts(pid: int, tid: int) -> tuple[float, int, int] | None:
+    """(CPU seconds, voluntary, involuntary context switches) of one thread, None once it has gone."""
+    try:
+        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    except OSError:
+        return None
+    switches = {k: int(v) for k, v in (line.split(":") for line in status.splitlines() if "ctxt_switches" in line)}
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu, switches["voluntary_ctxt_switches"], switches["nonvoluntary_ctxt_switches"]
+
+
+def steal_seconds() -> float:
+    """CPU time stolen by the hypervisor from all of this machine's CPUs since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_bench(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> dict[str, float]:
     command = [*TPSTUI, "bench", *workload(args, runs), "--record", str(record), "--quiet"]
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    watch = ProcessWatch(process.pid)
+    while process.poll() is None:
+        watch.poll()
+        time.sleep(0.1)
+    if process.returncode != 0:
+        raise SystemExit(f"tpstui bench failed (exit {process.returncode})")
+    return watch.figures()
 
 
-def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> tuple[int, float]:
-    """The real app on a pty; returns the bytes it wrote to the terminal and its main thread's CPU
+def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> dict[str, float]:
+    """The real app on a pty; returns the bytes it wrote to the terminal, its main thread's CPU
     share (CPU seconds of the app's main thread, where Textual draws, over the app's wall time; the
-    model generates in a child process unless --same-process)."""
+    model generates in a child process unless --same-process) and the ``ProcessWatch`` figures."""
     cols, rows = (int(x) for x in args.size.split("x"))
     extra = ["--loop"] if args.loop else ["--exit-when-done"]
     extra += ["--ui-cpu", str(args.ui_cpu)] if args.ui_cpu is not None else []
@@ -69,9 +147,9 @@ def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, s
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     os.kill(pid, signal.SIGWINCH)
     written, started, quit_sent = 0, time.monotonic(), False
-    main_cpu = 0.0
+    watch = ProcessWatch(pid)
     while True:
-        main_cpu = max(main_cpu, thread_cpu_seconds(pid))
+        watch.poll()
         if args.loop and not quit_sent and time.monotonic() - started >= args.loop:
             os.write(fd, b"q")
             quit_sent = True
@@ -89,17 +167,7 @@ def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, s
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"tpstui run failed (exit {code})")
-    return written, main_cpu / (time.monotonic() - started)
-
-
-def thread_cpu_seconds(pid: int, tid: int | None = None) -> float:
-    """CPU time (user + system) of one thread of a process, from /proc (0 once it has gone)."""
-    try:
-        with open(f"/proc/{pid}/task/{tid or pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return {"written": written, "ui_share": watch.main_cpu / (time.monotonic() - started), **watch.figures()}
 
 
 def exported(record: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -136,7 +204,9 @@ def line(name: str, f: dict[str, Any]) -> str:
     return (
         f"  {name:<5} {f['runs']} runs  decode {f['decode_tps']:6.2f} tok/s  ITL p50 {f['itl_p50'] * 1e3:6.1f} ms  "
         f"p99 {f['itl_p99'] * 1e3:6.1f} ms  longest {f['longest'] * 1e3:6.1f} ms  gaps>2×median {f['over_2x']:3d}  "
-        f"pauses {pauses} (tokens after one: {f['touched']})"
+        f"pauses {pauses} (tokens after one: {f['touched']})\n"
+        f"        tpstui's process {f['monitor_cpu']:5.2f} s CPU, woke {f['monitor_wakeups']:4.0f}/s; the generating "
+        f"child preempted {f['child_preempted']:4.0f}/s; stolen {f['steal'] * 100:4.1f} % of the CPUs"
     )
 
 
@@ -178,17 +248,18 @@ def main() -> None:
             for side in order:
                 record = tmp / f"{pair}-{side}.jsonl.zst"
                 if side == "live":
-                    written, ui_share = run_live(args, args.runs, record, env)
-                    result[side] = figures(exported(record, env))
-                    result[side]["written"], result[side]["ui_share"] = written, ui_share
+                    watched = run_live(args, args.runs, record, env)
+                    result[side] = {**figures(exported(record, env)), **watched}
                     live_runs = result[side]["runs"]
                 else:  # with --loop the bench side makes as many runs as the live side made (or --runs first)
                     runs = live_runs if args.loop and "live" in result else args.runs
-                    run_bench(args, runs, record, env)
-                    result[side] = figures(exported(record, env))
+                    watched = run_bench(args, runs, record, env)
+                    result[side] = {**figures(exported(record, env)), **watched}
             live, bench = result["live"], result["bench"]
             ratios["decode"].append(live["decode_tps"] / bench["decode_tps"])
             ratios["p99"].append(live["itl_p99"] / bench["itl_p99"])
+            for key in ("child_preempted", "monitor_wakeups"):
+                ratios.setdefault(key, []).append(live[key] / max(bench[key], 1e-9))
             print(
                 f"pair {pair + 1} ({' then '.join(order)}; the app wrote {live['written'] / 1e6:.1f} MB, its main "
                 f"thread used {live['ui_share'] * 100:.1f} % of a core):"
@@ -202,7 +273,10 @@ def main() -> None:
             + (f", live --loop {args.loop:g} s" if args.loop else "")
             + (", --same-process" if args.same_process else "")
             + f": median ratio live/bench over {args.pairs} pairs: decode TPS {statistics.median(ratios['decode']):.3f}"
-            f" (target ≥ 0.97), ITL p99 {statistics.median(ratios['p99']):.3f} (target ≤ 1.15)"
+            f" (target ≥ 0.97; pairs {min(ratios['decode']):.3f}–{max(ratios['decode']):.3f}), ITL p99 "
+            f"{statistics.median(ratios['p99']):.3f} (target ≤ 1.15); the child preempted "
+            f"{statistics.median(ratios['child_preempted']):.2f}× as often, tpstui woke "
+            f"{statistics.median(ratios['monitor_wakeups']):.2f}× as often"
         )
 
 

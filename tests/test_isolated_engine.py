@@ -18,6 +18,7 @@ from tests.step_processors import CollectOnce, SleepPerStep, WritePid
 from tpstui.errors import UserError
 from tpstui.settings import RunSettings
 from tpstui.sources.generation.isolated import IsolatedEngine
+from tpstui.sources.priority import MONITOR_SWITCH_S
 from tpstui.stream.events import ModelLoaded, RunFailed, RunFinished, RunStarted, Stall, Tokens
 
 
@@ -175,12 +176,13 @@ def test_yield_to_lowers_every_thread_here_and_not_the_generating_child() -> Non
         "later = []\n"
         "t = threading.Thread(target=lambda: later.append(os.getpriority(os.PRIO_PROCESS, 0))); t.start(); t.join()\n"
         "tasks = [os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir('/proc/self/task')]\n"
-        "print(json.dumps([tasks, later, os.getpriority(os.PRIO_PROCESS, child.pid)]))\n"
+        "print(json.dumps([tasks, later, os.getpriority(os.PRIO_PROCESS, child.pid), sys.getswitchinterval()]))\n"
         "child.kill()\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TPSTUI_MONITOR_NICE"}  # the default: 19
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
-    tasks, later, child = json.loads(result.stdout)
+    tasks, later, child, switch = json.loads(result.stdout)
     assert len(tasks) >= 2 and set(tasks) == {19}  # the main thread and the worker
     assert later == [19] and child == 0  # a thread made afterwards inherits it; the child keeps its own
+    assert switch == MONITOR_SWITCH_S  # from CPython's 5 ms: threads waiting for the GIL wake less often
