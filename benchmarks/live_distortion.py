@@ -66,7 +66,7 @@ class ProcessWatch:
         self.pid = pid
         self.threads: dict[tuple[int, int], tuple[float, int, int]] = {}
         self.started, self.steal_start = time.monotonic(), steal_seconds()
-        self.main_cpu = 0.0
+        self.steal_end, self.wall = self.steal_start, 0.0
         self._last = 0.0
 
     def poll(self, every: float = 0.5) -> None:
@@ -81,16 +81,17 @@ class ProcessWatch:
                     reading = thread_counts(process, int(tid))
                     if reading is not None:
                         self.threads[(process, int(tid))] = reading
-        self.main_cpu = self.threads.get((self.pid, self.pid), (self.main_cpu, 0, 0))[0]
 
     def figures(self) -> dict[str, float]:
         mine = [v for (p, _), v in self.threads.items() if p == self.pid]
         theirs = [v for (p, _), v in self.threads.items() if p != self.pid]
+        wall = max(self.wall, 1e-9)
         return {
+            "main_cpu": self.threads.get((self.pid, self.pid), (0.0, 0, 0))[0],
             "monitor_cpu": sum(v[0] for v in mine),
-            "monitor_wakeups": sum(v[1] for v in mine) / self.wall,
-            "child_preempted": sum(v[2] for v in theirs) / self.wall,
-            "steal": (self.steal_end - self.steal_start) / self.wall / (os.cpu_count() or 1),
+            "monitor_wakeups": sum(v[1] for v in mine) / wall,
+            "child_preempted": sum(v[2] for v in theirs) / wall,
+            "steal": (self.steal_end - self.steal_start) / wall / (os.cpu_count() or 1),
         }
 
 
@@ -167,7 +168,8 @@ def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, s
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"tpstui run failed (exit {code})")
-    return {"written": written, "ui_share": watch.main_cpu / (time.monotonic() - started), **watch.figures()}
+    watched = watch.figures()
+    return {"written": written, "ui_share": watched["main_cpu"] / (time.monotonic() - started), **watched}
 
 
 def exported(record: Path, env: dict[str, str]) -> dict[str, Any]:
