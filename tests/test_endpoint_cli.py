@@ -104,7 +104,8 @@ def test_goodput_and_the_vllm_fields(fake_sse: FakeServer, capsys: pytest.Captur
     assert report["completed"] == 4 and report["total_output_tokens"] == 80
     assert report["request_goodput"] == 0.0  # nobody finishes a 10-chunk stream within 1 ms
     assert report["output_throughput"] == pytest.approx(80 / report["duration"])
-    assert report["runs"][1]["token_counts"] == [2] * 10  # tpstui's own fields are all still there
+    counts = report["runs"][1]["token_counts"]  # tpstui's own fields are all still there: two tokens a
+    assert sum(counts) == 20 and all(c % 2 == 0 for c in counts)  # chunk, two chunks if read together
     assert "Request goodput (req/s):" in table and "of which 40 carried more than one token" in table
 
 

@@ -11,6 +11,7 @@ from tests.endpoint_servers import FakeServer, fake_sse, run_endpoint, send_time
 from tpstui.errors import UserError
 from tpstui.sources.endpoint.settings import EndpointSettings
 from tpstui.state.serving import serving_summary
+from tpstui.state.session import Session
 
 __all__ = ["fake_sse"]
 
@@ -23,58 +24,90 @@ def _settings(url: str, **options: object) -> EndpointSettings:
     return EndpointSettings(**values)  # type: ignore[arg-type]
 
 
-def _gap_errors_ms(live_session: object, runs: list[int]) -> np.ndarray:
-    """Measured ITL − true ITL (the server's send gaps), over every gap of every run, in ms."""
-    session = live_session
-    errors = []
-    for run in runs:
-        view = session.run(run)  # type: ignore[attr-defined]
-        sent = np.asarray(send_times(session, run), dtype=np.int64)  # type: ignore[arg-type]
-        assert view.arrivals.size == sent.size  # one arrival per chunk at these gaps
-        errors.append((np.diff(view.arrivals) - np.diff(sent)) / MS)
-    return np.concatenate(errors)
+class Timing:
+    """How the client's stamps of a session's chunks compare with the server's send times, in ms."""
+
+    def __init__(self, session: Session) -> None:
+        latency, gap_errors, sent_gaps = [], [], []
+        self.coalesced = self.chunks = 0
+        for run in session.run_ids():
+            view = session.run(run)
+            sent = np.asarray(send_times(session, run), dtype=np.int64)
+            # one token per chunk here, so an arrival's count is how many chunks one read brought;
+            # its stamp is then the moment the last of them arrived
+            assert int(view.counts.sum()) == sent.size
+            last = sent[np.cumsum(view.counts) - 1]
+            latency.append((view.arrivals - last) / MS)  # both clocks are CLOCK_MONOTONIC
+            gap_errors.append((np.diff(view.arrivals) - np.diff(last)) / MS)
+            sent_gaps.append(np.diff(sent) / MS)
+            self.coalesced += int(sent.size - view.arrivals.size)
+            self.chunks += int(sent.size)
+        self.latency = np.concatenate(latency)
+        self.gap_errors = np.abs(np.concatenate(gap_errors))
+        self.sent_gaps = np.concatenate(sent_gaps)
+
+    def worst(self, share_within_1ms: float) -> str:
+        """What fails the tail bounds of this attempt ('' where it holds them)."""
+        within = float(np.mean(self.gap_errors < 1.0))
+        if within >= share_within_1ms and self.coalesced <= 0.02 * self.chunks:
+            return ""
+        tail = np.round(np.percentile(self.gap_errors, [50, 90, 99, 100]), 2)
+        return f"{within:.0%} of gaps within 1 ms (|error| p50/p90/p99/max {tail} ms), {self.coalesced} coalesced"
 
 
 @pytest.mark.parametrize("concurrency", [1, 64])
 def test_measured_itl_is_within_a_millisecond_of_the_server(fake_sse: FakeServer, concurrency: int) -> None:
+    """The client's gaps match the server's send gaps: in the median always, in the tail on one
+    of three attempts.
+
+    The median bounds hold on every attempt: a client that stamped after buffering or after
+    parsing other streams would be late by milliseconds on most chunks. The tail needs a quiet
+    moment: on a loaded 2-core machine the scheduler now and then wakes the client 2-4 ms late
+    (seen in CI: 30 % of one attempt's gaps), and at 64 streams whose chunks are written together
+    (as a batching server does) a chunk that arrives while the client parses the others waits that
+    long (``benchmarks/endpoint_ceiling.py`` measures the whole distribution).
+    """
     gap_ms = 20.0
-    settings = _settings(fake_sse.url(f"steady-gap{gap_ms}-n25"), concurrency=concurrency, num_requests=concurrency)
-    live = run_endpoint(settings)
-    session = live.session
-    runs = session.run_ids()
-    assert len(runs) == concurrency
-    assert all(session.run(r).finished is not None for r in runs)
-    errors = _gap_errors_ms(session, runs)
-    assert errors.size == concurrency * 24
-    # the server writes on its schedule (its own sleep overshoot is not the client's error) ...
-    sent_gaps = np.concatenate([np.diff(send_times(session, r)) for r in runs]) / MS
-    assert abs(float(np.median(sent_gaps)) - gap_ms) < 2.0
-    # ... and the client's gaps match the server's send gaps within 1 ms. At 64 streams whose
-    # chunks are written together (as a batching server does), a chunk that arrives while the
-    # client parses the others waits up to that long: 95 % within 1 ms on a loaded 2-core machine
-    # (benchmarks/endpoint_ceiling.py measures the whole distribution).
-    share = 0.99 if concurrency == 1 else 0.95
-    within = float(np.mean(np.abs(errors) < 1.0))
-    assert within >= share, np.percentile(np.abs(errors), [50, 90, 95, 99, 100])
-    assert float(np.median(np.abs(errors))) < 0.2
-    summary = serving_summary(session)
-    assert summary.completed == concurrency and summary.failed == 0
-    assert summary.max_concurrent_requests == concurrency
-    assert summary.total_output_tokens == concurrency * 25
+    share = 0.95 if concurrency == 1 else 0.8
+    failures = []
+    for _ in range(3):
+        settings = _settings(fake_sse.url(f"steady-gap{gap_ms}-n25"), concurrency=concurrency,
+                             num_requests=concurrency)  # fmt: skip
+        session = run_endpoint(settings).session
+        assert len(session.run_ids()) == concurrency
+        assert all(session.run(r).finished is not None for r in session.run_ids())
+        timing = Timing(session)
+        assert timing.chunks == concurrency * 25
+        # the server writes on its schedule (its own sleep overshoot is not the client's error) ...
+        assert abs(float(np.median(timing.sent_gaps)) - gap_ms) < 2.0
+        # ... and the client stamps each read when it happens, not after buffering or parsing
+        assert float(np.median(timing.gap_errors)) < 0.25, timing.worst(1.0)
+        assert float(np.median(timing.latency)) < 1.0, np.percentile(timing.latency, [10, 50, 90])
+        summary = serving_summary(session)
+        assert summary.completed == concurrency and summary.failed == 0
+        assert summary.max_concurrent_requests == concurrency
+        assert summary.total_output_tokens == concurrency * 25
+        if not (failure := timing.worst(share)):
+            return
+        failures.append(failure)
+    pytest.fail(f"no attempt within the tail bounds: {failures}")
 
 
 def test_several_tokens_per_chunk_from_per_chunk_usage(fake_sse: FakeServer) -> None:
     live = run_endpoint(_settings(fake_sse.url("steady-gap5-n10-k3-usagechunk")))
     view = live.session.run(0)
     assert view.finished is not None
-    assert list(view.counts) == [3] * 10
+    # three tokens in each chunk (a loaded machine may read two chunks at once: one arrival of 6)
+    assert int(view.counts.sum()) == 30 and all(int(c) % 3 == 0 for c in view.counts)
     assert view.finished.chunks == 10 and view.finished.multi_token_chunks == 10
     assert view.finished.server_tokens == 30 and view.finished.server_prompt_tokens == 7
     metrics = live.session.run_metrics(0)
     assert metrics.tokens == 30
     assert metrics.itl_token_s is not None and metrics.itl_s is not None
-    assert metrics.itl_token_s.n == 27
-    assert metrics.itl_token_s.mean == pytest.approx(metrics.itl_s.mean / 3, rel=1e-6)
+    later_tokens = 30 - int(view.counts[0])  # each gap is shared by the tokens that ended it
+    assert metrics.itl_token_s.n == later_tokens
+    span_s = float(view.arrivals[-1] - view.arrivals[0]) / 1e9
+    assert metrics.itl_token_s.mean == pytest.approx(span_s / later_tokens, rel=1e-6)
     summary = serving_summary(live.session)
     assert summary.multi_token_chunks == 10 and summary.token_count_difference == 0.0
 

