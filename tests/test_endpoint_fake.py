@@ -47,25 +47,30 @@ class Timing:
         self.sent_gaps = np.concatenate(sent_gaps)
 
     def worst(self, share_within_1ms: float) -> str:
-        """What fails the tail bounds of this attempt ('' where it holds them)."""
+        """What fails the bounds of this attempt ('' where it holds them): the median gap error
+        under 0.25 ms, the median latency under 1 ms, the share of gaps within 1 ms, at most 2 %
+        of chunks read together with another."""
         within = float(np.mean(self.gap_errors < 1.0))
-        if within >= share_within_1ms and self.coalesced <= 0.02 * self.chunks:
+        median_error, median_latency = float(np.median(self.gap_errors)), float(np.median(self.latency))
+        if (median_error < 0.25 and median_latency < 1.0 and within >= share_within_1ms
+                and self.coalesced <= 0.02 * self.chunks):  # fmt: skip
             return ""
         tail = np.round(np.percentile(self.gap_errors, [50, 90, 99, 100]), 2)
-        return f"{within:.0%} of gaps within 1 ms (|error| p50/p90/p99/max {tail} ms), {self.coalesced} coalesced"
+        return (f"{within:.0%} of gaps within 1 ms (|error| p50/p90/p99/max {tail} ms), median latency"
+                f" {median_latency:.2f} ms, {self.coalesced} coalesced")  # fmt: skip
 
 
 @pytest.mark.parametrize("concurrency", [1, 64])
 def test_measured_itl_is_within_a_millisecond_of_the_server(fake_sse: FakeServer, concurrency: int) -> None:
-    """The client's gaps match the server's send gaps: in the median always, in the tail on one
-    of three attempts.
+    """The client's gaps match the server's send gaps, in the median and in the tail, on one of
+    three attempts.
 
-    The median bounds hold on every attempt: a client that stamped after buffering or after
-    parsing other streams would be late by milliseconds on most chunks. The tail needs a quiet
-    moment: on a loaded 2-core machine the scheduler now and then wakes the client 2-4 ms late
-    (seen in CI: 30 % of one attempt's gaps), and at 64 streams whose chunks are written together
-    (as a batching server does) a chunk that arrives while the client parses the others waits that
-    long (``benchmarks/endpoint_ceiling.py`` measures the whole distribution).
+    A client that stamped after buffering or after parsing other streams would be late by
+    milliseconds on most chunks of every attempt. Any one attempt needs a quiet moment: on a loaded
+    2-core machine the scheduler now and then wakes the client 2-4 ms late (seen in CI: 30 % of one
+    attempt's gaps, a median error of 0.46 ms at 64 streams), and at 64 streams whose chunks are
+    written together (as a batching server does) a chunk that arrives while the client parses the
+    others waits that long (``benchmarks/endpoint_ceiling.py`` measures the whole distribution).
     """
     gap_ms = 20.0
     share = 0.95 if concurrency == 1 else 0.8
@@ -78,19 +83,17 @@ def test_measured_itl_is_within_a_millisecond_of_the_server(fake_sse: FakeServer
         assert all(session.run(r).finished is not None for r in session.run_ids())
         timing = Timing(session)
         assert timing.chunks == concurrency * 25
-        # the server writes on its schedule (its own sleep overshoot is not the client's error) ...
-        assert abs(float(np.median(timing.sent_gaps)) - gap_ms) < 2.0
-        # ... and the client stamps each read when it happens, not after buffering or parsing
-        assert float(np.median(timing.gap_errors)) < 0.25, timing.worst(1.0)
-        assert float(np.median(timing.latency)) < 1.0, np.percentile(timing.latency, [10, 50, 90])
         summary = serving_summary(session)
         assert summary.completed == concurrency and summary.failed == 0
         assert summary.max_concurrent_requests == concurrency
         assert summary.total_output_tokens == concurrency * 25
+        # the server writes on its schedule (its own sleep overshoot is not the client's error) ...
+        assert abs(float(np.median(timing.sent_gaps)) - gap_ms) < 2.0
+        # ... and the client stamps each read when it happens, not after buffering or parsing
         if not (failure := timing.worst(share)):
             return
         failures.append(failure)
-    pytest.fail(f"no attempt within the tail bounds: {failures}")
+    pytest.fail(f"no attempt within the bounds: {failures}")
 
 
 def test_several_tokens_per_chunk_from_per_chunk_usage(fake_sse: FakeServer) -> None:
