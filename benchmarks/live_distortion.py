@@ -10,9 +10,11 @@ gaps above 2× the median ITL, and the monitor pauses the recording holds; then 
 live ÷ bench. Targets: decode TPS ratio ≥ 0.97, ITL p99 ratio ≤ 1.15.
 
 Wall-clock figures on a small shared VM move with the neighbours' load, so each side also reports
-figures read from /proc that hardly do: the CPU time of tpstui's own process, how often its
-threads woke, how often the generating child's threads were preempted, and the CPU time stolen
-by the hypervisor while it ran.
+figures that hardly do: the generating process's CPU time per token (the recording's
+``cpu_ms_per_token``: a UI that takes a core from torch's threads makes the others wait, spinning,
+and a token costs more CPU), and from /proc the CPU time of tpstui's own process, how often its
+threads woke, how often the generating child's threads were preempted, the CPU time stolen by the
+hypervisor while it ran, and the app's main-thread share of a core while the measured runs ran.
 
     python benchmarks/live_distortion.py [--pairs 4] [--size 160x48] [--tokens 96] [--runs 3]
     python benchmarks/live_distortion.py --size 80x24
@@ -68,6 +70,8 @@ class ProcessWatch:
         self.started, self.steal_start = time.monotonic(), steal_seconds()
         self.steal_end, self.wall = self.steal_start, 0.0
         self._last = 0.0
+        self.main_series: list[tuple[int, float]] = []
+        """(time.monotonic_ns(), CPU seconds of tpstui's main thread) at each poll."""
 
     def poll(self, every: float = 0.5) -> None:
         if time.monotonic() - self._last < every:
@@ -81,6 +85,17 @@ class ProcessWatch:
                     reading = thread_counts(process, int(tid))
                     if reading is not None:
                         self.threads[(process, int(tid))] = reading
+                        if (process, int(tid)) == (self.pid, self.pid):
+                            self.main_series.append((time.monotonic_ns(), reading[0]))
+
+    def main_share(self, start_ns: int, end_ns: int) -> float:
+        """The main thread's CPU share of a core from ``start_ns`` to ``end_ns`` (monotonic clock,
+        the recording's: both are CLOCK_MONOTONIC), interpolated between polls."""
+        if len(self.main_series) < 2 or end_ns <= start_ns:
+            return float("nan")
+        times, cpu = (np.asarray(v, dtype=np.float64) for v in zip(*self.main_series, strict=True))
+        used = np.interp([start_ns, end_ns], times, cpu)
+        return float(used[1] - used[0]) / ((end_ns - start_ns) / 1e9)
 
     def figures(self) -> dict[str, float]:
         mine = [v for (p, _), v in self.threads.items() if p == self.pid]
@@ -132,10 +147,10 @@ def run_bench(args: argparse.Namespace, runs: int, record: Path, env: dict[str, 
     return watch.figures()
 
 
-def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> dict[str, float]:
-    """The real app on a pty; returns the bytes it wrote to the terminal, its main thread's CPU
-    share (CPU seconds of the app's main thread, where Textual draws, over the app's wall time; the
-    model generates in a child process unless --same-process) and the ``ProcessWatch`` figures."""
+def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The real app on a pty; returns the bytes it wrote to the terminal, the ``ProcessWatch``
+    (its ``main_share`` is the CPU share of the app's main thread, where Textual draws; the model
+    generates in a child process unless --same-process) and the watch's figures."""
     cols, rows = (int(x) for x in args.size.split("x"))
     extra = ["--loop"] if args.loop else ["--exit-when-done"]
     extra += ["--ui-cpu", str(args.ui_cpu)] if args.ui_cpu is not None else []
@@ -169,7 +184,7 @@ def run_live(args: argparse.Namespace, runs: int, record: Path, env: dict[str, s
     if code != 0:
         raise SystemExit(f"tpstui run failed (exit {code})")
     watched = watch.figures()
-    return {"written": written, "ui_share": watched["main_cpu"] / (time.monotonic() - started), **watched}
+    return {"written": written, "watch": watch, **watched}
 
 
 def exported(record: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -189,9 +204,12 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     for r in runs:
         for kind, n in r["monitor_pauses"]["count"].items():
             pauses[kind] = pauses.get(kind, 0) + n
+    cpu = [r["cpu_ms_per_token"] for r in runs if r.get("cpu_ms_per_token") is not None]
     return {
         "runs": len(runs),
+        "span_ns": (runs[0]["start_ns"], runs[-1]["end_ns"]),
         "decode_tps": statistics.mean(r["metrics"]["output_tps"] for r in runs),
+        "cpu_per_token": statistics.mean(cpu) if cpu else float("nan"),
         "itl_p50": float(np.percentile(gaps, 50)),
         "itl_p99": float(np.percentile(gaps, 99)),
         "longest": float(gaps.max()),
@@ -207,6 +225,7 @@ def line(name: str, f: dict[str, Any]) -> str:
         f"  {name:<5} {f['runs']} runs  decode {f['decode_tps']:6.2f} tok/s  ITL p50 {f['itl_p50'] * 1e3:6.1f} ms  "
         f"p99 {f['itl_p99'] * 1e3:6.1f} ms  longest {f['longest'] * 1e3:6.1f} ms  gaps>2×median {f['over_2x']:3d}  "
         f"pauses {pauses} (tokens after one: {f['touched']})\n"
+        f"        the generating process used {f['cpu_per_token']:6.1f} ms of CPU per token\n"
         f"        tpstui's process {f['monitor_cpu']:5.2f} s CPU, woke {f['monitor_wakeups']:4.0f}/s; the generating "
         f"child preempted {f['child_preempted']:4.0f}/s; stolen {f['steal'] * 100:4.1f} % of the CPUs"
     )
@@ -242,7 +261,7 @@ def main() -> None:
         env = dict(os.environ, TERM="xterm-256color", TPSTUI_RECORDINGS_DIR=str(tmp))
         if args.telemetry == "nvml":
             env.update(fake_nvml_env(tmp))
-        ratios: dict[str, list[float]] = {"decode": [], "p99": []}
+        ratios: dict[str, list[float]] = {"decode": [], "p99": [], "cpu": []}
         for pair in range(args.pairs):
             order = ("live", "bench") if pair % 2 == 0 else ("bench", "live")
             result: dict[str, dict[str, Any]] = {}
@@ -260,15 +279,20 @@ def main() -> None:
             live, bench = result["live"], result["bench"]
             ratios["decode"].append(live["decode_tps"] / bench["decode_tps"])
             ratios["p99"].append(live["itl_p99"] / bench["itl_p99"])
+            ratios["cpu"].append(live["cpu_per_token"] / bench["cpu_per_token"])
+            ui_share = live["watch"].main_share(*live["span_ns"])
             for key in ("child_preempted", "monitor_wakeups"):
                 ratios.setdefault(key, []).append(live[key] / max(bench[key], 1e-9))
             print(
                 f"pair {pair + 1} ({' then '.join(order)}; the app wrote {live['written'] / 1e6:.1f} MB, its main "
-                f"thread used {live['ui_share'] * 100:.1f} % of a core):"
+                f"thread used {ui_share * 100:.1f} % of a core from the first measured run's start to the last's end):"
             )
             print(line("bench", bench))
             print(line("live", live))
-            print(f"  ratio live/bench: decode TPS {ratios['decode'][-1]:.3f}  ITL p99 {ratios['p99'][-1]:.3f}")
+            print(
+                f"  ratio live/bench: decode TPS {ratios['decode'][-1]:.3f}  ITL p99 {ratios['p99'][-1]:.3f}  "
+                f"CPU per token {ratios['cpu'][-1]:.3f}"
+            )
             sys.stdout.flush()
         print(
             f"{args.size}, telemetry {args.telemetry}, {args.tokens} tokens × {args.runs} runs"
@@ -276,7 +300,9 @@ def main() -> None:
             + (", --same-process" if args.same_process else "")
             + f": median ratio live/bench over {args.pairs} pairs: decode TPS {statistics.median(ratios['decode']):.3f}"
             f" (target ≥ 0.97; pairs {min(ratios['decode']):.3f}–{max(ratios['decode']):.3f}), ITL p99 "
-            f"{statistics.median(ratios['p99']):.3f} (target ≤ 1.15); the child preempted "
+            f"{statistics.median(ratios['p99']):.3f} (target ≤ 1.15), CPU per token "
+            f"{statistics.median(ratios['cpu']):.3f} (pairs {min(ratios['cpu']):.3f}–{max(ratios['cpu']):.3f}); "
+            "the child preempted "
             f"{statistics.median(ratios['child_preempted']):.2f}× as often, tpstui woke "
             f"{statistics.median(ratios['monitor_wakeups']):.2f}× as often"
         )

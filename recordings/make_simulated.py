@@ -23,9 +23,10 @@ import argparse
 import os
 import sys
 import time
-from msgspec.structs import replace
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from tests.conftest import build_tiny_model
 from tests.fakes.build import SCENARIOS, fake_nvml

@@ -157,3 +157,50 @@ def test_ttft_plus_itl_sum_is_the_wall_time(tiny_loaded: Any, tiny_model_dir: An
         return
     within = sum(error <= 0.001 for attempt in attempts for error in attempt)
     assert 2 * within >= sum(map(len, attempts)), f"|TTFT + sum(ITL) − wall| per run, per attempt (s): {attempts}"
+
+
+class SpinPerStep:
+    """A logits processor that burns ``seconds`` of this thread's CPU time on every decode step."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        deadline = time.thread_time() + self.seconds
+        while time.thread_time() < deadline:
+            pass
+        return scores
+
+
+def test_cpu_per_token_is_the_generating_process_cpu_time(
+    tiny_loaded: Any, tiny_model_dir: Any, one_thread: None
+) -> None:
+    """A run's ``cpu_ns`` holds the CPU its steps burned and not the time they slept.
+
+    CPU time does not move when a neighbour takes the core (a spin to a CPU-time deadline burns
+    exactly that much), so the bounds hold on a loaded machine: a spinning run used at least its
+    20 steps × 20 ms, about that much more than a sleeping one, which used far less than its wall time.
+    """
+    from tests.conftest import Collector
+    from tpstui.reports.bench import build_report
+
+    def finished(processor: Any) -> tuple[list[RunFinished], Any]:
+        collector = Collector()
+        _measure(tiny_loaded, tiny_model_dir, collector, [processor])
+        return [e for e in collector.events if isinstance(e, RunFinished)], collector.session
+
+    slept, _ = finished(SleepPerStep(0.020))
+    spun, session = finished(SpinPerStep(0.020))
+    steps = TOKENS - 1  # the processor runs on every step after the first token's
+    for sleeping, spinning in zip(slept[1:], spun[1:], strict=True):  # the measured runs
+        assert sleeping.cpu_ns is not None and spinning.cpu_ns is not None
+        assert spinning.cpu_ns >= steps * 20_000_000
+        # the sleeper spins its last millisecond of each step: 1 ms a step is CPU time there too
+        assert spinning.cpu_ns - sleeping.cpu_ns >= steps * 18_000_000
+        assert sleeping.cpu_ns < steps * 20_000_000 / 2  # the sleeps' wall time is not CPU
+    report = build_report(session, {})
+    for entry, event in zip(report["runs"], spun, strict=True):
+        assert entry["cpu_s"] == event.cpu_ns / 1e9
+        assert entry["cpu_ms_per_token"] == pytest.approx(event.cpu_ns / 1e6 / TOKENS)
+    measured = [e["cpu_ms_per_token"] for e in report["runs"] if e["measured"]]
+    assert report["aggregate"]["cpu_ms_per_token"]["mean"] == pytest.approx(statistics.mean(measured))

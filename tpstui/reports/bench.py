@@ -46,6 +46,11 @@ METRIC_DEFINITIONS = {
     "std is the population std",
     "aggregate": "across measured runs (measured: not a warm-up, and generate() returned; a run stopped early "
     "counts, a failed or unfinished one does not): mean, sample sd (N − 1, as llama-bench), median",
+    "cpu_s": "CPU time of the generating process from start to the end of generate() (process_time: all its "
+    "threads, torch's intra-op pool included; tpstui generates in a child process of its own, so the monitor's "
+    "threads are not in it unless --same-process); null where not measured (an endpoint)",
+    "cpu_ms_per_token": "cpu_s / tokens of all sequences, in ms: the cost of a token, which hardly moves with "
+    "the neighbours' load on a shared machine while the wall time does",
     "monitor_pauses": "the measuring process's own pauses during the run (garbage collections of at least "
     "2 ms, UI frames or frame timers that held the app's thread for at least 30 ms) by kind: count, seconds, the "
     "longest; tokens_after_pause counts the tokens whose gap (previous arrival, or the start, to the arrival) "
@@ -82,6 +87,7 @@ def _run_entry(session: Session, view: RunView) -> dict[str, Any]:
         "end_ns": view.end_ns,
         "wall_s": (view.end_ns - start) / 1e9 if view.end_ns else None,
         "metrics": (run_metrics := view.metrics()).as_dict(),
+        **cpu_figures(view),
         "token_times_ns": [int(t - start) for t in view.arrivals],
         "text": view.text,
     }
@@ -90,6 +96,14 @@ def _run_entry(session: Session, view: RunView) -> dict[str, Any]:
     entry["telemetry"] = run_telemetry(session, view, run_metrics)
     entry["monitor_pauses"] = session.run_pauses(view.run).as_dict()
     return entry
+
+
+def cpu_figures(view: RunView) -> dict[str, float | None]:
+    """The generating process's CPU seconds over a finished run, and its CPU ms per token."""
+    cpu_ns = view.finished.cpu_ns if view.finished is not None else None
+    if cpu_ns is None:
+        return {"cpu_s": None, "cpu_ms_per_token": None}
+    return {"cpu_s": cpu_ns / 1e9, "cpu_ms_per_token": cpu_ns / 1e6 / view.n_all if view.n_all else None}
 
 
 def measured_entries(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -160,8 +174,9 @@ def _telemetry_aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     mbu = across_runs([(t.get("mbu") or {}).get("mbu") for t in tel])
     joules = across_runs([t.get("joules_per_token") for t in tel])
     per_joule = across_runs([t.get("tokens_per_joule") for t in tel])
+    cpu = across_runs([r["cpu_ms_per_token"] for r in measured_entries(runs)])
     return {"mbu": _aggregate_entry(mbu), "joules_per_token": _aggregate_entry(joules),
-            "tokens_per_joule": _aggregate_entry(per_joule)}  # fmt: skip
+            "tokens_per_joule": _aggregate_entry(per_joule), "cpu_ms_per_token": _aggregate_entry(cpu)}  # fmt: skip
 
 
 CSV_COLUMNS = (
@@ -191,6 +206,7 @@ CSV_COLUMNS = (
     "joules_per_token",
     "tokens_per_joule",
     "mbu",
+    "cpu_ms_per_token",
     "tokens_after_pause",
 )
 
@@ -208,6 +224,7 @@ def _csv_row(entry: dict[str, Any]) -> dict[str, Any]:
     for key in ("throttled_s", "tps_throttled", "tps_unthrottled", "energy_j", "joules_per_token", "tokens_per_joule"):
         row[key] = tel.get(key)
     row["mbu"] = (tel.get("mbu") or {}).get("mbu")
+    row["cpu_ms_per_token"] = entry.get("cpu_ms_per_token")
     row["tokens_after_pause"] = (entry.get("monitor_pauses") or {}).get("tokens_after_pause")
     return row
 
@@ -295,6 +312,7 @@ def table_text(report: dict[str, Any]) -> str:
             ("ttft_s", "TTFT ms", 1e3, 1),
             ("itl_p50_s", "ITL p50 ms", 1e3, 2),
             ("itl_p99_s", "ITL p99 ms", 1e3, 2),
+            ("cpu_ms_per_token", "CPU ms/token", 1.0, 2),
         ):
             value = agg.get(key)
             median = _fmt(value["median"], scale, digits) if value else "n/a"

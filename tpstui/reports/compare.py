@@ -1,4 +1,4 @@
-"""Compare recordings side by side: TTFT, the TPS kinds, ITL percentiles, throttling, energy.
+"""Compare recordings side by side: TTFT, the TPS kinds, ITL percentiles, throttling, energy, CPU per token.
 
 Each recording is summarised from its bench report (``export_report``): the across-run means
 (measured runs, warm-ups excluded) of the bench aggregate, the total time throttled while
@@ -57,6 +57,7 @@ METRICS = (
     Metric("itl_p99_s", "ITL p99", "ms", 1e3, 2, False),
     Metric("throttled_s", "time throttled", "s", 1.0, 2, False, total=True),
     Metric("joules_per_token", "energy per token", "mJ", 1e3, 1, False),
+    Metric("cpu_ms_per_token", "CPU per token", "ms", 1.0, 2, False),
 )
 
 
@@ -128,7 +129,9 @@ def summarize(recording: Recording, label: str) -> Summary:
     measured = measured_entries(report["runs"])
     values: dict[str, float | None] = {}
     sd: dict[str, float | None] = {}
-    for metric in METRICS[:8]:
+    for metric in METRICS:
+        if metric.key in ("throttled_s", "joules_per_token"):  # sums over the runs, below
+            continue
         agg = report["aggregate"].get(metric.key)
         values[metric.key] = agg["mean"] if agg else None
         sd[metric.key] = agg.get("sd") if agg else None

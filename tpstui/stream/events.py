@@ -142,6 +142,10 @@ class RunFinished(msgspec.Struct, frozen=True, tag="run_end"):
     """Stream chunks that carried output (an endpoint's SSE events with content; 0 for the transformers engine)."""
     multi_token_chunks: int = 0
     """Of those, the chunks that carried more than one token (a chunk is not a token)."""
+    cpu_ns: int | None = None
+    """CPU time the generating process used from the run's start to its end (``process_time``: all
+    its threads, torch's intra-op pool included; where the app or bench shares that process, theirs
+    too). None: not measured (an endpoint's request, a recording from before it was kept)."""
 
 
 class RunFailed(msgspec.Struct, frozen=True, tag="run_fail"):

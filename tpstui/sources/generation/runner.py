@@ -43,6 +43,8 @@ class _Finish:
     run: int
     stopped: bool
     error: str | None = None
+    cpu_ns: int | None = None
+    """The process's CPU time over the run (``RunFinished.cpu_ns``)."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,7 @@ class GenerationRunner:
         self._next_run += 1
         error: str | None = None
         t_start = time.perf_counter_ns()
+        cpu_start = time.process_time_ns()
         self._outbox.put(
             _Begin(
                 RunStarted(
@@ -241,8 +244,9 @@ class GenerationRunner:
         except Exception as exc:  # OOM, a kernel error, a bad setting...: a failed run, the runner goes on
             error = error_line(exc)
         t_end = time.perf_counter_ns()
+        cpu_ns = time.process_time_ns() - cpu_start
         self._current = None
-        self._outbox.put(_Finish(t_end, run, self._stop_run.is_set(), error))
+        self._outbox.put(_Finish(t_end, run, self._stop_run.is_set(), error, cpu_ns))
 
     # -- pump thread -----------------------------------------------------------------------------
     def _pump_loop(self) -> None:
@@ -334,4 +338,4 @@ class _PumpRun:
             reason = "length"
         else:
             reason = "eos"
-        return RunFinished(item.t_ns, item.run, reason, self.n, self.n_all)
+        return RunFinished(item.t_ns, item.run, reason, self.n, self.n_all, cpu_ns=item.cpu_ns)
