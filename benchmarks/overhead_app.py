@@ -99,10 +99,10 @@ def _measure(args: argparse.Namespace, headless: bool) -> dict[str, Any]:
                 elif arm == "no_app":
                     row["no_app"], _, row["no_app_cpu"] = await without_app(side.rate)
                 else:
-                    spent, started = app.budget.spent_s, time.monotonic()
+                    spent, started = app.schedule.budget.spent_s, time.monotonic()
                     row["ours"], row["decode"], row["ours_cpu"] = await asyncio.to_thread(side.rate)
-                    app.budget.charge()
-                    row["ui_cpu"] = (app.budget.spent_s - spent) / (time.monotonic() - started)
+                    app.schedule.budget.charge()
+                    row["ui_cpu"] = (app.schedule.budget.spent_s - spent) / (time.monotonic() - started)
             result["pairs"].append(row)
         frames = sorted(app.frame_seconds)
         result["frames"] = len(frames)

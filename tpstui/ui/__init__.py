@@ -3,7 +3,8 @@
 ``run_app(source, theme=..., fps=..., exit_when_done=..., cpu_budget=...) -> int`` runs the app
 on any ``tpstui.sources.base.SessionSource`` (live or replay). The pieces: ``app`` (the App and its
 frame), ``model`` and ``timeline`` (incremental state, no textual), ``widgets/``, ``screens/``,
-``themes`` (theme files → Textual themes) and ``budget`` (the UI's CPU budget). Scripted sources
+``themes`` (theme files → Textual themes), ``budget`` (the UI's CPU budget) and ``schedule``
+(which panels redraw in a frame, within that budget; no textual). Scripted sources
 with known timestamps for tests live in ``tpstui.sources.scripted``.
 """
 

@@ -2,10 +2,11 @@
 
 The app never receives one message per token. A timer (``fps``, 10 by default) pulls
 ``source.session``, folds what is new into the ``ViewModel`` (O(new events)) and hands it to
-the widgets that are due (``WIDGET_HZ``), which redraw only the lines that changed. While a run
-generates, redraws also wait for credit in a ``CpuBudget`` (1.5 % of a core by default), so
-watching never slows the run much. Heavy statistics of very long runs go to a worker thread.
-Works with any source: live (``LiveControls``: r / s) or replay (``ReplayControls``).
+the panels that are due (``ui.schedule``: each at its own rate and, while a run generates, within
+a ``CpuBudget`` of 1.5 % of a core by default; a frame with nothing to draw leaves the session
+alone), which redraw only the lines that changed, so watching never slows the run much. Heavy
+statistics of very long runs go to a worker thread. Works with any source: live
+(``LiveControls``: r / s) or replay (``ReplayControls``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tpstui.ui.budget import DEFAULT_FRACTION, CpuBudget
 from tpstui.ui.frames import FrameWatch
 from tpstui.ui.model import FullStats, ViewModel, compute_full
 from tpstui.ui.replay_keys import REPLAY_ACTIONS, ReplayKeys
+from tpstui.ui.schedule import RedrawSchedule
 from tpstui.ui.screens.help import HelpScreen
 from tpstui.ui.serving import ServingView, is_serving_session
 from tpstui.ui.signals import SignalCatcher
@@ -40,15 +42,6 @@ from tpstui.ui.widgets.requests import RequestsPanel
 
 __all__ = ["TpsApp", "run_app"]
 
-WIDGET_HZ = {"header": 5.0, "chart": 5.0, "stream": 10.0, "stats": 4.0, "telemetry": 2.0, "requests": 4.0}
-"""How often each widget may redraw; the frame timer (``fps``) only pulls data and checks these."""
-WIDGET_PHASE = {"header": 1, "chart": 0, "stream": 0, "stats": 1, "telemetry": 3, "requests": 2}
-DRAW_ORDER = ("stream", "chart", "header", "stats", "requests", "telemetry")
-"""Which pending widget redraws first when the CPU budget is short (while a run generates)."""
-THROTTLE_WIDGETS = ("header", "chart", "telemetry")
-"""Widgets that show "throttled now": when it changes, all of them redraw in the same frame."""
-MAX_STALE_S = 1.0
-"""However short the CPU budget, a pending widget redraws at least this often."""
 LIVE_ACTIONS = frozenset({"rerun", "stop"})
 PERSISTENT_S = 24 * 3600.0
 """How long a notice that must not be missed (the recording failed) stays up: for good."""
@@ -111,12 +104,9 @@ class TpsApp(ReplayKeys):
         self._full_pending = False
         self._source_closed = False
         self._idle_frames = 0
-        self._frame_index = -1
-        self._pending: set[str] = set()
-        self._throttle_drawn = -1
-        """The ``ViewModel.throttle_version`` the throttle widgets show."""
-        self._drawn_at: dict[str, float] = {}
-        self.budget = CpuBudget(cpu_budget)
+        self._generating = False
+        """Whether a run generated at the last frame that pulled the session."""
+        self.schedule = RedrawSchedule(fps, CpuBudget(cpu_budget))
         self.frames = FrameWatch(1 / fps)
         self._model_ready = False
         self.signal_received: int | None = None
@@ -186,15 +176,25 @@ class TpsApp(ReplayKeys):
         if self._source_closed or not self.is_running:
             return
         started = time.perf_counter_ns()
-        self.budget.charge()
-        self._frame_index += 1
+        self.schedule.start_frame()
+        if not force and self.schedule.idle(self._generating):
+            self._watch_frame(started, self._generating)  # nothing could be drawn: leave the model too
+            return
         session = self.source.session
         self.model.update(session, self.source.now_ns())
         if is_serving_session(session):
             self.serving.update(session, self.model, self.source.now_ns())
         current = self.model.current
         generating = isinstance(self.source, LiveControls) and current is not None and not current.tail.done
+        self._generating = generating
         self._show(session, force, generating)
+        self._watch_frame(started, generating)
+        self._check_recording()
+        if self.exit_when_done and self._finished(session):
+            self.quit_now()
+
+    def _watch_frame(self, started: int, generating: bool) -> None:
+        """Keep the frame's duration; while a run generates, report a frame that held the thread."""
         ended = time.perf_counter_ns()
         self.frame_seconds.append((ended - started) / 1e9)
         if generating:
@@ -202,9 +202,6 @@ class TpsApp(ReplayKeys):
                 self.source.note_pause(stall_start, stall_end, what)
         else:
             self.frames.reset()
-        self._check_recording()
-        if self.exit_when_done and self._finished(session):
-            self.quit_now()
 
     def _check_recording(self) -> None:
         """A recording that failed (a full disk) is said at once, in a notice that stays."""
@@ -237,31 +234,9 @@ class TpsApp(ReplayKeys):
         elif event.state == WorkerState.ERROR:
             self.notify(f"statistics failed: {event.worker.error}", severity="error")
 
-    def _due(self, widget: str, force: bool) -> bool:
-        """Whether ``widget`` redraws this frame: every ``fps / WIDGET_HZ`` frames, at its own phase
-        so that the heavy widgets do not all redraw in the same frame."""
-        period = max(1, round(self.fps / WIDGET_HZ[widget]))
-        return force or (self._frame_index - WIDGET_PHASE[widget]) % period == 0
-
     def _show(self, session: Session, force: bool, generating: bool) -> None:
-        """Redraw the widgets that are due, most live first, while the CPU budget allows."""
-        self._pending.update(name for name in WIDGET_HZ if self._due(name, force))
-        together = self.model.throttle_version != self._throttle_drawn
-        if together:  # "throttled now" changed: every widget showing it redraws in this frame
-            self._throttle_drawn = self.model.throttle_version
-            self._pending.update(THROTTLE_WIDGETS)
-        if not generating:
-            self.budget.reset()
-        now = time.monotonic()
-        for name in DRAW_ORDER:
-            if name not in self._pending:
-                continue
-            stale = now - self._drawn_at.get(name, 0.0) >= MAX_STALE_S
-            urgent = together and name in THROTTLE_WIDGETS
-            if generating and not force and not stale and not urgent and not self.budget.allows:
-                continue  # stays pending until there is credit again (or it gets stale)
-            self._pending.discard(name)
-            self._drawn_at[name] = now
+        """Redraw the panels the schedule says are due, most live first, while the CPU budget allows."""
+        for name in self.schedule.redraws(force, generating, self.model.throttle_version):
             self._draw(name, session)
 
     def _draw(self, name: str, session: Session) -> None:
@@ -296,7 +271,6 @@ class TpsApp(ReplayKeys):
         elif name == "telemetry":
             self.telemetry.notes = self.source.notes  # known once telemetry has started
             self.telemetry.show(model, session.failures)
-        self.budget.charge()
 
     def _waiting(self, session: Session) -> str:
         if session.load_error is not None:

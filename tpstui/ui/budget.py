@@ -4,10 +4,11 @@ While a model generates on the same machine, every millisecond the UI thread spe
 taken from generation: from the CPU cores torch's threads use, and from the GIL its Python code
 needs between kernels. ``CpuBudget`` is a token bucket of the UI thread's CPU time
 (``time.thread_time()``: frame updates, layout and rendering alike): it fills at ``fraction``
-of one core and every redraw spends from it. The app redraws only while it has credit, so its
-cost stays at that fraction whatever the terminal size or token rate, and the refresh rate
-drops instead (the app redraws every panel at least once a second regardless). The budget
-counts all of the thread's CPU time, including the fixed cost of pulling the session each frame.
+of one core and every redraw spends from it. The app redraws only while it has credit, so
+whatever the terminal size or token rate the refresh rate drops instead of the cost rising, down
+to the app's floor (the text every second, other panels every 2 s), which on a large terminal
+costs a little more than the default fraction. The budget counts all of the thread's CPU time,
+compositing and pulling the session included.
 """
 
 from __future__ import annotations
