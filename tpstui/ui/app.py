@@ -177,10 +177,10 @@ class TpsApp(ReplayKeys):
             return
         started = time.perf_counter_ns()
         self.schedule.start_frame()
-        if not force and self.schedule.idle(self._generating):
+        session = self.source.session
+        if not force and self.schedule.idle(self._generating) and not self.model.throttle_behind(session):
             self._watch_frame(started, self._generating)  # nothing could be drawn: leave the model too
             return
-        session = self.source.session
         self.model.update(session, self.source.now_ns())
         if is_serving_session(session):
             self.serving.update(session, self.model, self.source.now_ns())

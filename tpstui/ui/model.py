@@ -322,6 +322,10 @@ class ViewModel:
         self.telemetry_version = 0
 
     # -- per frame -------------------------------------------------------------------------------
+    def throttle_behind(self, session: Session) -> bool:
+        """Whether ``session`` has throttle changes this model has not pulled yet (a cheap check)."""
+        return session is not self.session or session.throttle_changes != self._throttle_changes
+
     def update(self, session: Session, now_ns: int) -> None:
         if session is not self.session:
             self.session = session

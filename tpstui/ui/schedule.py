@@ -50,7 +50,8 @@ class RedrawSchedule:
 
     def idle(self, generating: bool) -> bool:
         """Whether this frame can draw nothing: a run generates, there is no credit and no panel
-        has waited its ``MAX_STALE_S`` (the app then leaves the session alone too)."""
+        has waited its ``MAX_STALE_S`` (the app then leaves the session alone too, unless
+        "throttled now" may have changed: that redraws its panels at once)."""
         if not generating or self.budget.allows:
             return False
         now = self._clock()
