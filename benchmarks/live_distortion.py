@@ -5,7 +5,8 @@ Each pair runs the same workload twice, in alternating order (live first in odd 
 given size (TERM=xterm-256color; its output is read and thrown away, as a terminal would draw it).
 Both sides record the session, and both recordings are exported with ``tpstui export --json``, so
 every figure comes from the same report code. Per pair it prints, for each side, decode TPS (mean
-over measured runs), ITL p50 / p99 (over every gap of the measured runs), the longest gap, the
+over measured runs, and each run's: a cost that grew with the session would show as a drift
+over a ``--loop``), ITL p50 / p99 (over every gap of the measured runs), the longest gap, the
 gaps above 2× the median ITL, and the monitor pauses the recording holds; then the median ratios
 live ÷ bench. Targets: decode TPS ratio ≥ 0.97, ITL p99 ratio ≤ 1.15.
 
@@ -209,6 +210,7 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
         "runs": len(runs),
         "span_ns": (runs[0]["start_ns"], runs[-1]["end_ns"]),
         "decode_tps": statistics.mean(r["metrics"]["output_tps"] for r in runs),
+        "tps_by_run": [r["metrics"]["output_tps"] for r in runs],
         "cpu_per_token": statistics.mean(cpu) if cpu else float("nan"),
         "itl_p50": float(np.percentile(gaps, 50)),
         "itl_p99": float(np.percentile(gaps, 99)),
@@ -225,7 +227,8 @@ def line(name: str, f: dict[str, Any]) -> str:
         f"  {name:<5} {f['runs']} runs  decode {f['decode_tps']:6.2f} tok/s  ITL p50 {f['itl_p50'] * 1e3:6.1f} ms  "
         f"p99 {f['itl_p99'] * 1e3:6.1f} ms  longest {f['longest'] * 1e3:6.1f} ms  gaps>2×median {f['over_2x']:3d}  "
         f"pauses {pauses} (tokens after one: {f['touched']})\n"
-        f"        the generating process used {f['cpu_per_token']:6.1f} ms of CPU per token\n"
+        f"        the generating process used {f['cpu_per_token']:6.1f} ms of CPU per token; decode TPS of its runs "
+        f"{' '.join(f'{v:.1f}' for v in f['tps_by_run'])}\n"
         f"        tpstui's process {f['monitor_cpu']:5.2f} s CPU, woke {f['monitor_wakeups']:4.0f}/s; the generating "
         f"child preempted {f['child_preempted']:4.0f}/s; stolen {f['steal'] * 100:4.1f} % of the CPUs"
     )
