@@ -55,7 +55,11 @@ class RedrawSchedule:
         if not generating or self.budget.allows:
             return False
         now = self._clock()
-        return all(now - self._drawn_at.get(name, 0.0) < limit for name, limit in MAX_STALE_S.items())
+        return not any(self._stale(name, now) for name in MAX_STALE_S)
+
+    def _stale(self, panel: str, now: float) -> bool:
+        """Whether ``panel`` has waited its ``MAX_STALE_S`` since it was last drawn."""
+        return now - self._drawn_at.get(panel, 0.0) >= MAX_STALE_S[panel]
 
     def due(self, panel: str, force: bool = False) -> bool:
         """Whether ``panel``'s rate makes it due this frame (``force``: every panel is)."""
@@ -76,9 +80,8 @@ class RedrawSchedule:
         for name in DRAW_ORDER:
             if name not in self._pending:
                 continue
-            stale = now - self._drawn_at.get(name, 0.0) >= MAX_STALE_S[name]
             urgent = together and name in THROTTLE_WIDGETS
-            if generating and not force and not stale and not urgent and not self.budget.allows:
+            if generating and not force and not self._stale(name, now) and not urgent and not self.budget.allows:
                 continue  # stays pending until there is credit again (or it gets stale)
             self._pending.discard(name)
             self._drawn_at[name] = now
